@@ -1,0 +1,171 @@
+"""Every difference between what runs on AWS and what runs on the local cloud.
+
+The templates are the production templates. moto lacks a few features and has a few
+bugs; each rewrite below exists for exactly one of them, is applied only by the local
+deployer, and is covered by tests/unit/test_rewrites.py. Nothing else is rewritten.
+
+SAM-level rewrites run before samtranslator; CloudFormation-level ones after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Template = dict[str, Any]
+
+# Resource types moto's CloudFormation cannot create (or creates and then breaks
+# describe_stack_resources on). The local cloud provides their function itself or
+# does not need it.
+UNSUPPORTED_LOCALLY: dict[str, str] = {
+    "AWS::EventSchemas::Registry": "moto has no Schemas service; the registry is contracts/",
+    "AWS::EventSchemas::Schema": "moto has no Schemas service; the registry is contracts/",
+    "AWS::SQS::QueuePolicy": "moto skips it and describe_stack_resources then fails",
+    "AWS::ApiGatewayV2::Api": "the local cloud serves HTTP APIs itself",
+    "AWS::ApiGatewayV2::Stage": "the local cloud serves HTTP APIs itself",
+    "AWS::Lambda::Permission": "nothing checks invoke permissions locally",
+    "AWS::Serverless::LayerVersion": "shared code is on the local runtime's path",
+    "AWS::Lambda::LayerVersion": "shared code is on the local runtime's path",
+    "AWS::CloudWatch::Dashboard": "dashboards are for AWS; `sdp local status` shows the signals",
+}
+
+
+def disable_sqs_event_sources(sam: Template) -> Template:
+    """Deploy SQS event source mappings disabled.
+
+    An enabled mapping makes moto try to invoke the function inside every SendMessage,
+    which needs Docker, slows the send and leaves the message. The local Lambda runtime
+    reads the (disabled) mapping's settings back and polls the queue itself.
+    """
+    out = copy.deepcopy(sam)
+    for resource in out.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") == "SQS":
+                event.setdefault("Properties", {})["Enabled"] = False
+    return out
+
+
+def drop_http_api_events(sam: Template) -> Template:
+    """Remove HttpApi events: the local cloud's HTTP front serves those routes."""
+    out = copy.deepcopy(sam)
+    for resource in out.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        events = resource.get("Properties", {}).get("Events") or {}
+        for name in [n for n, e in events.items() if e.get("Type") == "HttpApi"]:
+            del events[name]
+    out["Resources"] = {
+        name: res
+        for name, res in out.get("Resources", {}).items()
+        if res.get("Type") != "AWS::Serverless::HttpApi"
+    }
+    return out
+
+
+def drop_function_layers(sam: Template) -> Template:
+    """Shared code reaches functions on the local runtime's path, not as a layer."""
+    out = copy.deepcopy(sam)
+    for resource in out.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource.get("Properties", {}).pop("Layers", None)
+    globals_fn = out.get("Globals", {}).get("Function", {})
+    globals_fn.pop("Layers", None)
+    return out
+
+
+def inline_event_bus_refs(cfn: Template) -> Template:
+    """Replace `!Ref <EventBus>` with the bus name.
+
+    moto resolves a Ref to an EventBus to the model object instead of its name, so a
+    rule or SSM parameter built from it gets `<moto.events.models.EventBus ...>`.
+    """
+    buses = {
+        logical: res.get("Properties", {}).get("Name")
+        for logical, res in cfn.get("Resources", {}).items()
+        if res.get("Type") == "AWS::Events::EventBus"
+    }
+    buses = {k: v for k, v in buses.items() if isinstance(v, str)}
+    if not buses:
+        return cfn
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in buses:
+                return buses[node["Ref"]]
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    result: Template = walk(cfn)
+    return result
+
+
+def drop_unsupported_resources(cfn: Template) -> Template:
+    """Leave out resource types moto cannot deploy (see UNSUPPORTED_LOCALLY)."""
+    out = copy.deepcopy(cfn)
+    resources = out.get("Resources", {})
+    dropped = {n for n, r in resources.items() if r.get("Type") in UNSUPPORTED_LOCALLY}
+    # A resource that only exists to point at a dropped one (e.g. an SSM parameter
+    # holding a layer's ARN) goes too, transitively.
+    while True:
+        dependants = {
+            n
+            for n, r in resources.items()
+            if n not in dropped and _references(r.get("Properties", {}), dropped)
+        }
+        if not dependants:
+            break
+        dropped |= dependants
+    for name in dropped:
+        log.debug("local rewrite: skipping %s (%s)", name, resources[name]["Type"])
+        del resources[name]
+    # Outputs and DependsOn must not point at what was dropped.
+    for res in resources.values():
+        deps = res.get("DependsOn")
+        if isinstance(deps, str) and deps in dropped:
+            del res["DependsOn"]
+        elif isinstance(deps, list):
+            res["DependsOn"] = [d for d in deps if d not in dropped]
+            if not res["DependsOn"]:
+                del res["DependsOn"]
+    outputs = out.get("Outputs", {})
+    for name in [n for n, o in outputs.items() if _references(o, dropped)]:
+        del outputs[name]
+    return out
+
+
+def _references(node: Any, names: set[str]) -> bool:
+    if isinstance(node, dict):
+        if "Ref" in node and node["Ref"] in names:
+            return True
+        get_att = node.get("Fn::GetAtt")
+        if isinstance(get_att, list) and get_att and get_att[0] in names:
+            return True
+        return any(_references(v, names) for v in node.values())
+    if isinstance(node, list):
+        return any(_references(v, names) for v in node)
+    return False
+
+
+SAM_REWRITES: tuple[Callable[[Template], Template], ...] = (
+    disable_sqs_event_sources,
+    drop_http_api_events,
+    drop_function_layers,
+)
+CFN_REWRITES: tuple[Callable[[Template], Template], ...] = (
+    inline_event_bus_refs,
+    drop_unsupported_resources,
+)
+
+
+def apply(rewrites: tuple[Callable[[Template], Template], ...], template: Template) -> Template:
+    for rewrite in rewrites:
+        template = rewrite(template)
+    return template

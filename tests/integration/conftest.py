@@ -1,0 +1,35 @@
+"""Integration tier: a real local cloud (moto server + Lambda runtime) on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.localcloud.cloud import LocalCloud
+from infra.localcloud.deploy import REPO_ROOT, StackSpec
+from infra.localcloud.server import free_port
+
+STACKS = REPO_ROOT / "tests" / "fixtures" / "stacks"
+PLATFORM = StackSpec("sdp-platform", REPO_ROOT / "infra" / "platform" / "template.yaml")
+
+
+def start_cloud(tmp: Path, stacks: list[StackSpec], **kwargs: object) -> LocalCloud:
+    cloud = LocalCloud(port=free_port(), state_dir=tmp, stacks=stacks, **kwargs)  # type: ignore[arg-type]
+    cloud.start()
+    return cloud
+
+
+@pytest.fixture(scope="module")
+def echo_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """Platform + the echo fixture (two functions) + a function that fails to import."""
+    stacks = [
+        PLATFORM,
+        StackSpec("sdp-echo", STACKS / "echo" / "template.yaml"),
+        StackSpec("sdp-echo-b", STACKS / "echo-b" / "template.yaml"),
+        StackSpec("sdp-broken", STACKS / "broken" / "template.yaml"),
+    ]
+    cloud = start_cloud(tmp_path_factory.mktemp("echo-cloud"), stacks)
+    yield cloud
+    cloud.stop()

@@ -1,0 +1,103 @@
+"""Every local-only rewrite, one test each (infra/localcloud/rewrites.py)."""
+
+from __future__ import annotations
+
+from infra.localcloud import rewrites
+
+
+def sam_function(**props: object) -> dict[str, object]:
+    return {"Type": "AWS::Serverless::Function", "Properties": props}
+
+
+def test_sqs_event_sources_are_deployed_disabled() -> None:
+    sam = {
+        "Resources": {
+            "Fn": sam_function(
+                Events={
+                    "Q": {"Type": "SQS", "Properties": {"Queue": "arn", "BatchSize": 5}},
+                    "Api": {"Type": "HttpApi", "Properties": {"Path": "/x", "Method": "post"}},
+                }
+            )
+        }
+    }
+    out = rewrites.disable_sqs_event_sources(sam)
+    assert out["Resources"]["Fn"]["Properties"]["Events"]["Q"]["Properties"] == {
+        "Queue": "arn",
+        "BatchSize": 5,
+        "Enabled": False,
+    }
+    assert "Enabled" not in sam["Resources"]["Fn"]["Properties"]["Events"]["Q"]["Properties"]
+
+
+def test_http_api_events_and_apis_are_served_locally_instead() -> None:
+    sam = {
+        "Resources": {
+            "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {}},
+            "Fn": sam_function(
+                Events={"Post": {"Type": "HttpApi", "Properties": {"Path": "/events"}}}
+            ),
+        }
+    }
+    out = rewrites.drop_http_api_events(sam)
+    assert set(out["Resources"]) == {"Fn"}
+    assert out["Resources"]["Fn"]["Properties"]["Events"] == {}
+
+
+def test_layers_are_replaced_by_the_runtime_path() -> None:
+    sam = {
+        "Globals": {"Function": {"Layers": ["arn"]}},
+        "Resources": {"Fn": sam_function(Layers=["arn"])},
+    }
+    out = rewrites.drop_function_layers(sam)
+    assert "Layers" not in out["Resources"]["Fn"]["Properties"]
+    assert "Layers" not in out["Globals"]["Function"]
+
+
+def test_refs_to_an_event_bus_become_its_name() -> None:
+    cfn = {
+        "Resources": {
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "sdp-bus"}},
+            "Rule": {"Type": "AWS::Events::Rule", "Properties": {"EventBusName": {"Ref": "Bus"}}},
+            "Param": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Ref": "Bus"}}},
+            "Other": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Name"}}},
+        }
+    }
+    out = rewrites.inline_event_bus_refs(cfn)
+    assert out["Resources"]["Rule"]["Properties"]["EventBusName"] == "sdp-bus"
+    assert out["Resources"]["Param"]["Properties"]["Value"] == "sdp-bus"
+    assert out["Resources"]["Other"]["Properties"]["QueueName"] == {"Ref": "Name"}
+
+
+def test_unsupported_resources_and_what_points_at_them_are_dropped() -> None:
+    cfn = {
+        "Resources": {
+            "Registry": {"Type": "AWS::EventSchemas::Registry", "Properties": {}},
+            "Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {}},
+            "Layer": {"Type": "AWS::Lambda::LayerVersion", "Properties": {}},
+            "LayerParam": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Value": {"Ref": "Layer"}},
+            },
+            "Queue": {"Type": "AWS::SQS::Queue", "DependsOn": ["Policy"], "Properties": {}},
+        },
+        "Outputs": {
+            "RegistryName": {"Value": {"Fn::GetAtt": ["Registry", "RegistryName"]}},
+            "Q": {"Value": {"Ref": "Queue"}},
+        },
+    }
+    out = rewrites.drop_unsupported_resources(cfn)
+    assert set(out["Resources"]) == {"Queue"}
+    assert "DependsOn" not in out["Resources"]["Queue"]
+    assert set(out["Outputs"]) == {"Q"}
+
+
+def test_rewrites_are_listed_in_one_place() -> None:
+    assert (
+        rewrites.disable_sqs_event_sources,
+        rewrites.drop_http_api_events,
+        rewrites.drop_function_layers,
+    ) == rewrites.SAM_REWRITES
+    assert (
+        rewrites.inline_event_bus_refs,
+        rewrites.drop_unsupported_resources,
+    ) == rewrites.CFN_REWRITES
