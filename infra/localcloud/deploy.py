@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import time
 import zipfile
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# samtranslator warns about its own usage metrics on every translation.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 ARTIFACT_BUCKET = "sdp-local-artifacts"
 _STACK_DONE = re.compile(r"_(COMPLETE|FAILED)$")
 

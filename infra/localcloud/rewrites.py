@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -141,17 +142,53 @@ def drop_unsupported_resources(cfn: Template) -> Template:
     return out
 
 
-def _references(node: Any, names: set[str]) -> bool:
+_SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)[.}]")
+
+
+def referenced_names(node: Any) -> set[str]:
+    """Logical names a template fragment refers to (Ref, GetAtt, Sub)."""
+    found: set[str] = set()
     if isinstance(node, dict):
-        if "Ref" in node and node["Ref"] in names:
-            return True
+        if isinstance(node.get("Ref"), str):
+            found.add(node["Ref"])
         get_att = node.get("Fn::GetAtt")
-        if isinstance(get_att, list) and get_att and get_att[0] in names:
-            return True
-        return any(_references(v, names) for v in node.values())
-    if isinstance(node, list):
-        return any(_references(v, names) for v in node)
-    return False
+        if isinstance(get_att, list) and get_att and isinstance(get_att[0], str):
+            found.add(get_att[0])
+        elif isinstance(get_att, str):
+            found.add(get_att.split(".", 1)[0])
+        sub = node.get("Fn::Sub")
+        text = sub[0] if isinstance(sub, list) and sub else sub
+        if isinstance(text, str):
+            found.update(_SUB_NAME.findall(text))
+        for value in node.values():
+            found |= referenced_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= referenced_names(value)
+    return found
+
+
+def _references(node: Any, names: set[str]) -> bool:
+    return bool(referenced_names(node) & names)
+
+
+def drop_dangling(cfn: Template) -> Template:
+    """After the rewrites above: parameters nothing uses any more (an SSM-backed one,
+    e.g. the shared layer's ARN, would fail the deploy for a value not needed) and
+    outputs that name a resource no longer there."""
+    out = copy.deepcopy(cfn)
+    resources = out.get("Resources", {})
+    used = referenced_names(resources) | referenced_names(out.get("Outputs", {}))
+    used |= referenced_names(out.get("Conditions", {}))
+    for name in [p for p in out.get("Parameters", {}) if p not in used]:
+        del out["Parameters"][name]
+    known = set(resources) | set(out.get("Parameters", {}))
+    outputs = out.get("Outputs", {})
+    for name in list(outputs):
+        missing = {n for n in referenced_names(outputs[name]) if not n.startswith("AWS::")} - known
+        if missing:
+            del outputs[name]
+    return out
 
 
 SAM_REWRITES: tuple[Callable[[Template], Template], ...] = (
@@ -162,6 +199,7 @@ SAM_REWRITES: tuple[Callable[[Template], Template], ...] = (
 CFN_REWRITES: tuple[Callable[[Template], Template], ...] = (
     inline_event_bus_refs,
     drop_unsupported_resources,
+    drop_dangling,
 )
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bus import tracecontext
 from infra.localcloud.deploy import DeployedStack, FunctionSource
 from infra.localcloud.server import LOCAL_CREDENTIALS
 
@@ -73,6 +76,38 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One finished invocation, for the trace collector and the cost meter."""
+
+    function_name: str
+    trace_id: str
+    segment_id: str
+    parent_id: str | None
+    start: float  # epoch seconds
+    end: float
+    records: int
+    outcome: Outcome
+    memory_mb: int
+    architecture: str
+
+
+InvocationHook = Callable[[Invocation], None]
+
+
+def invocation_trace(incoming_header: str | None) -> tuple[str, str, str | None, str]:
+    """(trace id, this invocation's segment id, parent segment id, header to set).
+
+    Continues the incoming trace when there is one, as Lambda does with an active
+    tracing config; the function segment becomes the parent of what the handler does.
+    """
+    incoming = tracecontext.parse_header(incoming_header)
+    trace_id = incoming.get("Root") or tracecontext.new_trace_id()
+    segment_id = tracecontext.new_segment_id()
+    header = f"Root={trace_id};Parent={segment_id};Sampled=1"
+    return trace_id, segment_id, incoming.get("Parent"), header
 
 
 @dataclass
@@ -337,6 +372,48 @@ def _envelope_trace_header(body: str) -> str | None:
     return ";".join(parts)
 
 
+def run_invocation(
+    worker: Worker,
+    config: FunctionConfig,
+    event: dict[str, Any],
+    incoming: str | None,
+    records: int,
+) -> tuple[Outcome, Invocation]:
+    trace_id, segment_id, parent_id, header = invocation_trace(incoming)
+    start = time.time()
+    outcome = worker.invoke(event, header)
+    invocation = Invocation(
+        function_name=config.name,
+        trace_id=trace_id,
+        segment_id=segment_id,
+        parent_id=parent_id,
+        start=start,
+        end=max(time.time(), start + outcome.duration_ms / 1000),
+        records=records,
+        outcome=outcome,
+        memory_mb=config.memory_mb,
+        architecture=config.architecture,
+    )
+    return outcome, invocation
+
+
+def record_outcome(stats: FunctionStats, outcome: Outcome, records: int, name: str) -> None:
+    with stats.lock:
+        stats.invocations += 1
+        stats.records += records
+        stats.durations_ms.append(outcome.duration_ms)
+        if outcome.kind == "error":
+            stats.errors += 1
+        elif outcome.kind == "timeout":
+            stats.timeouts += 1
+        elif outcome.kind == "crash":
+            stats.crashes += 1
+        if outcome.kind != "result":
+            stats.last_error = outcome.traceback or outcome.error
+    if outcome.kind != "result":
+        log.warning("%s: %s", name, outcome.error)
+
+
 class Poller(threading.Thread):
     """One concurrency slot of one event source mapping: receive, invoke, delete."""
 
@@ -349,7 +426,7 @@ class Poller(threading.Thread):
         make_worker: Callable[[], Worker],
         stats: FunctionStats,
         region: str,
-        on_invoke: Callable[[str, int, float], None] | None = None,
+        on_invoke: InvocationHook | None = None,
     ) -> None:
         super().__init__(name=f"poller-{config.name}", daemon=True)
         self.mapping = mapping
@@ -368,6 +445,11 @@ class Poller(threading.Thread):
     def run(self) -> None:
         try:
             self._loop()
+        except Exception:  # a runtime fault must show in `sdp local status`, not vanish
+            with self._stats.lock:
+                self._stats.status = "failed"
+                self._stats.last_error = traceback.format_exc()
+            log.exception("poller of %s stopped", self.config.name)
         finally:
             if self.worker is not None:
                 self.worker.kill()
@@ -437,30 +519,16 @@ class Poller(threading.Thread):
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         assert self.worker is not None
         event = sqs_event(messages, self.mapping.queue_arn, self._region)
-        outcome = self.worker.invoke(event, trace_header_of(messages))
+        outcome, invocation = run_invocation(
+            self.worker, self.config, event, trace_header_of(messages), len(messages)
+        )
         ids = [msg["MessageId"] for msg in messages]
         failed = failed_message_ids(outcome, ids, self.mapping.report_batch_item_failures)
-        self._record(outcome, len(messages))
+        record_outcome(self._stats, outcome, len(messages), self.config.name)
         done = [msg for msg in messages if msg["MessageId"] not in failed]
         self._delete_done(done)
         if self._on_invoke is not None:
-            self._on_invoke(self.config.name, len(messages), outcome.duration_ms)
-
-    def _record(self, outcome: Outcome, records: int) -> None:
-        with self._stats.lock:
-            self._stats.invocations += 1
-            self._stats.records += records
-            self._stats.durations_ms.append(outcome.duration_ms)
-            if outcome.kind == "error":
-                self._stats.errors += 1
-            elif outcome.kind == "timeout":
-                self._stats.timeouts += 1
-            elif outcome.kind == "crash":
-                self._stats.crashes += 1
-            if outcome.kind != "result":
-                self._stats.last_error = outcome.traceback or outcome.error
-        if outcome.kind != "result":
-            log.warning("%s: %s", self.config.name, outcome.error)
+            self._on_invoke(invocation)
 
     def _delete_done(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), SQS_MAX_RECEIVE):
@@ -477,6 +545,76 @@ class Poller(threading.Thread):
                 continue
             for failure in result.get("Failed", []):
                 log.warning("delete on %s failed: %s", self.mapping.queue_url, failure)
+
+
+class InvokePool:
+    """Execution environments for synchronous invocations of one function."""
+
+    def __init__(
+        self,
+        config: FunctionConfig,
+        make_worker: Callable[[], Worker],
+        stats: FunctionStats,
+        size: int,
+        notify: InvocationHook,
+    ) -> None:
+        self.config = config
+        self._make_worker = make_worker
+        self._stats = stats
+        self._notify = notify
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._size = size
+        self._all: list[Worker] = []
+        self._stopped = False
+
+    def start(self) -> None:
+        """Start the environments in the background; the function is ready when one is."""
+        threading.Thread(target=self._warm, daemon=True, name=f"pool-{self.config.name}").start()
+
+    def _warm(self) -> None:
+        for _ in range(self._size):
+            worker = self._new_worker()
+            if worker is None:
+                return
+            self._idle.put(worker)
+
+    def _new_worker(self) -> Worker | None:
+        worker = self._make_worker()
+        outcome = worker.start()
+        with self._stats.lock:
+            if outcome.kind != "result":
+                self._stats.status = "failed"
+                self._stats.last_error = outcome.traceback or outcome.error
+                return None
+            self._stats.init_ms.append(worker.init_ms or 0.0)
+            self._stats.status = "ready"
+        self._all.append(worker)
+        return worker
+
+    def invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
+        if self._stopped:
+            return Outcome("error", error=f"{self.config.name} is being redeployed")
+        try:
+            worker = self._idle.get(timeout=self.config.timeout_s)
+        except queue.Empty:
+            return Outcome("error", error="TooManyRequestsException: no free execution environment")
+        try:
+            if not worker.alive():
+                replacement = self._new_worker()
+                if replacement is None:
+                    return Outcome("error", error=self._stats.last_error or "init failed")
+                worker = replacement
+            outcome, invocation = run_invocation(worker, self.config, event, trace_header, 1)
+            record_outcome(self._stats, outcome, 1, self.config.name)
+            self._notify(invocation)
+            return outcome
+        finally:
+            self._idle.put(worker)
+
+    def stop(self) -> None:
+        self._stopped = True
+        for worker in self._all:
+            worker.kill()
 
 
 class LambdaRuntime:
@@ -505,7 +643,8 @@ class LambdaRuntime:
         self._pollers: dict[str, list[Poller]] = {}  # stack name -> pollers
         self._functions: dict[str, tuple[FunctionConfig, FunctionStats, str]] = {}
         self._lock = threading.Lock()
-        self.on_invoke: Callable[[str, int, float], None] | None = None
+        self.hooks: list[InvocationHook] = []  # trace collector, cost meter, ...
+        self._pools: dict[str, InvokePool] = {}
 
     # -- discovery ---------------------------------------------------------------
     def _function_config(self, source: FunctionSource) -> FunctionConfig:
@@ -517,7 +656,11 @@ class LambdaRuntime:
             timeout_s=float(cfg.get("Timeout", 3)),
             memory_mb=int(cfg.get("MemorySize", 128)),
             architecture=(cfg.get("Architectures") or ["x86_64"])[0],
-            environment=dict((cfg.get("Environment") or {}).get("Variables") or {}),
+            # Lambda's variables are strings; moto keeps a Number parameter's value as int.
+            environment={
+                k: str(v)
+                for k, v in ((cfg.get("Environment") or {}).get("Variables") or {}).items()
+            },
             source=source,
         )
 
@@ -559,8 +702,14 @@ class LambdaRuntime:
             with self._lock:
                 self._functions[config.name] = (config, stats, stack.spec.name)
             mappings = self._mappings(config)
-            if not mappings:
-                stats.status = "idle"  # invoked by other means (e.g. the HTTP front)
+            if not mappings:  # invoked synchronously (the HTTP front), from a pool
+                slots = self._overrides.get(config.name, self._concurrency)
+                pool = InvokePool(
+                    config, self._worker_factory(config), stats, max(1, slots), self._notify
+                )
+                with self._lock:
+                    self._pools[config.name] = pool
+                pool.start()
             for mapping in mappings:
                 slots = self._overrides.get(config.name, self._concurrency)
                 if mapping.maximum_concurrency:
@@ -572,32 +721,52 @@ class LambdaRuntime:
         for poller in pollers:
             poller.start()
 
-    def _poller(
-        self, mapping: MappingConfig, config: FunctionConfig, stats: FunctionStats
-    ) -> Poller:
+    def _worker_factory(self, config: FunctionConfig) -> Callable[[], Worker]:
         env = lambda_environment(
             config, endpoint=self._endpoint, region=self._region, extra=self._extra_env
         )
         log_path = self._log_dir / f"{config.name}.log"
+        return lambda: Worker(config, env, log_path)
+
+    def _poller(
+        self, mapping: MappingConfig, config: FunctionConfig, stats: FunctionStats
+    ) -> Poller:
         return Poller(
             mapping,
             config,
             sqs=self._sqs_factory(),
-            make_worker=lambda: Worker(config, env, log_path),
+            make_worker=self._worker_factory(config),
             stats=stats,
             region=self._region,
             on_invoke=self._notify,
         )
 
-    def _notify(self, name: str, count: int, duration_ms: float) -> None:
-        if self.on_invoke is not None:
-            self.on_invoke(name, count, duration_ms)
+    def _notify(self, invocation: Invocation) -> None:
+        for hook in self.hooks:
+            try:
+                hook(invocation)
+            except Exception:  # an observer must never break delivery
+                log.exception("invocation hook failed")
+
+    def invoke(
+        self, function_name: str, event: dict[str, Any], trace_header: str | None = None
+    ) -> Outcome:
+        """A synchronous invocation (RequestResponse), as the HTTP front makes."""
+        with self._lock:
+            pool = self._pools.get(function_name)
+        if pool is None:
+            return Outcome("error", error=f"Function not found: {function_name}")
+        return pool.invoke(event, trace_header)
 
     def stop_stack(self, stack_name: str) -> None:
         with self._lock:
             pollers = self._pollers.pop(stack_name, [])
-            for name in [n for n, (_, _, s) in self._functions.items() if s == stack_name]:
+            names = [n for n, (_, _, s) in self._functions.items() if s == stack_name]
+            pools = [self._pools.pop(n) for n in names if n in self._pools]
+            for name in names:
                 self._functions[name][1].status = "stopped"
+        for pool in pools:
+            pool.stop()
         for poller in pollers:
             poller.stop()
         for poller in pollers:

@@ -100,4 +100,26 @@ def test_rewrites_are_listed_in_one_place() -> None:
     assert (
         rewrites.inline_event_bus_refs,
         rewrites.drop_unsupported_resources,
+        rewrites.drop_dangling,
     ) == rewrites.CFN_REWRITES
+
+
+def test_unused_parameters_and_dangling_outputs_are_dropped() -> None:
+    cfn = {
+        "Parameters": {"LayerArn": {"Type": "String"}, "BusName": {"Type": "String"}},
+        "Resources": {
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {"EventBusName": {"Ref": "BusName"}},
+            }
+        },
+        "Outputs": {
+            "Url": {
+                "Value": {"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com"}
+            },
+            "Rule": {"Value": {"Fn::GetAtt": ["Rule", "Arn"]}},
+        },
+    }
+    out = rewrites.drop_dangling(cfn)
+    assert set(out["Parameters"]) == {"BusName"}
+    assert set(out["Outputs"]) == {"Rule"}

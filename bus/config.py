@@ -1,0 +1,51 @@
+"""Bus settings, read once per cold start from the function's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# EventBridge's PutEvents entry limit (256 KB) — a setting, as AWS has announced 1 MB.
+DEFAULT_MAX_ENTRY_BYTES = 256 * 1024
+# Room left for what EventBridge adds around `detail` before delivering to SQS, whose
+# message limit is the same 256 KB.
+DELIVERY_OVERHEAD_BYTES = 2 * 1024
+
+
+class ConfigError(ValueError):
+    """A required setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    bus_name: str
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    max_records_per_event: int = 10_000
+
+    @property
+    def max_detail_bytes(self) -> int:
+        return self.max_entry_bytes - DELIVERY_OVERHEAD_BYTES
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> BusConfig:
+        bus = environ.get("BUS_NAME")
+        if not bus:
+            raise ConfigError("BUS_NAME is not set: the function does not know its event bus")
+        return cls(
+            bus_name=bus,
+            max_entry_bytes=_int(environ, "MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
+            max_records_per_event=_int(environ, "MAX_RECORDS_PER_EVENT", 10_000),
+        )
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"{name}={value} must be at least 1")
+    return value

@@ -1,0 +1,4 @@
+"""Event contracts: schemas, samples, compatibility, validation, bindings and registry.
+
+See README.md beside this file.
+"""

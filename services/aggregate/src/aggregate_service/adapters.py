@@ -1,0 +1,121 @@
+"""Aggregate's adapter: exactly-once counter updates in DynamoDB.
+
+Each group of records is one TransactWriteItems: a conditional marker per record and
+the counters' increments. If a marker already exists (a duplicate delivery, a replay,
+a redrive) the transaction is cancelled; the cancellation reasons say which records
+were already counted, they are dropped, and the rest is retried — so a duplicate never
+changes a count and a partial failure never counts half a batch.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aggregate_service.logic import MARKER_SK, plan_transactions, total_deltas
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass
+class ApplyResult:
+    counted: int = 0
+    duplicates: int = 0
+    counters: set[str] = field(default_factory=set)
+    transactions: int = 0
+
+
+class AggregateStore:
+    def __init__(
+        self,
+        table: str,
+        client: DynamoDBClient | None = None,
+        *,
+        marker_ttl_s: int = 15 * 86400,
+        max_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table = table
+        self._client = client
+        self._marker_ttl_s = marker_ttl_s
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def apply(self, records: Sequence[Mapping[str, Any]]) -> ApplyResult:
+        result = ApplyResult()
+        for group in plan_transactions(records):
+            self._apply_group(list(group), result)
+        return result
+
+    def _apply_group(self, group: list[Mapping[str, Any]], result: ApplyResult) -> None:
+        attempt = 0
+        while group:
+            attempt += 1
+            items = self._transaction(group)
+            try:
+                self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                result.transactions += 1
+            except self.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons", [])
+                already = {
+                    i
+                    for i, r in enumerate(reasons[: len(group)])
+                    if r.get("Code") == "ConditionalCheckFailed"
+                }
+                if already:
+                    result.duplicates += len(already)
+                    group = [r for i, r in enumerate(group) if i not in already]
+                    continue
+                if attempt >= self._max_attempts:  # conflicts or throttling that did not pass
+                    raise
+                self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+                continue
+            result.counted += len(group)
+            result.counters.update(f"{pk}|{sk}" for pk, sk in total_deltas(group))
+            return
+
+    def _transaction(self, group: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        expires = str(int(time.time()) + self._marker_ttl_s)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "pk": {"S": f"seen#{record['id']}"},
+                        "sk": {"S": MARKER_SK},
+                        "expires_at": {"N": expires},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for record in group
+        ]
+        for (pk, sk), delta in total_deltas(group).items():
+            values: dict[str, Any] = {":n": {"N": str(delta.n)}}
+            expression = "ADD n :n"
+            if delta.amount:
+                expression += ", amount :a"
+                values[":a"] = {"N": str(delta.amount)}
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                        "UpdateExpression": expression,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        return items
