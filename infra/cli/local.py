@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--port", type=int, default=DEFAULT_PORT, help="moto server port (default 4566)"
     )
     up.add_argument(
+        "--http-port", type=int, default=8080, help="port of the local HTTP API (default 8080)"
+    )
+    up.add_argument(
         "--concurrency", type=int, default=1, help="worker processes per function (default 1)"
     )
     add_json_flag(up)
@@ -61,7 +64,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from infra.localcloud.cloud import LocalCloud
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cloud = LocalCloud(port=args.port, state_dir=state_dir(), concurrency=args.concurrency)
+    cloud = LocalCloud(
+        port=args.port,
+        http_port=args.http_port,
+        state_dir=state_dir(),
+        concurrency=args.concurrency,
+    )
     try:
         report = cloud.start()
     except PortInUseError as exc:
@@ -95,6 +103,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"workers {report.seconds_workers:.1f}s)"
             )
             print(f"  endpoint  {report.endpoint}")
+            if cloud.http is not None:
+                print(f"  HTTP API  POST {cloud.http.url}/events")
             print(f"  aws CLI   {aws_cli_hint(report.endpoint)} <command>")
             print(
                 f"  example   {aws_cli_hint(report.endpoint)} events put-events --entries "

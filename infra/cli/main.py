@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.local",
     "infra.cli.deploy",
     "contracts.cli",
+    "observability.cli",
 )
 
 

@@ -29,8 +29,16 @@ from infra.localcloud.deploy import (
     TemplateError,
     discover_stacks,
 )
-from infra.localcloud.runtime import LambdaRuntime
-from infra.localcloud.server import LOCAL_CREDENTIALS, LOCAL_REGION, MotoServer
+from infra.localcloud.httpfront import HttpFront
+from infra.localcloud.runtime import Invocation, LambdaRuntime
+from infra.localcloud.server import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    MotoServer,
+    PortInUseError,
+    port_is_free,
+)
+from observability.collector import XRayCollector
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -75,6 +83,7 @@ class LocalCloud:
     concurrency_overrides: dict[str, int] = field(default_factory=dict)
     stacks: list[StackSpec] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    http_port: int | None = 8080  # None: no HTTP front; 0: any free port
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -82,6 +91,8 @@ class LocalCloud:
         self.deployed: dict[str, DeployedStack] = {}
         self.runtime: LambdaRuntime | None = None
         self._control: ThreadingHTTPServer | None = None
+        self.http: HttpFront | None = None
+        self.collector: XRayCollector | None = None
         self._deploy_lock = threading.Lock()
 
     @property
@@ -99,6 +110,11 @@ class LocalCloud:
     def start(self) -> UpReport:
         began = time.perf_counter()
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.http_port and not port_is_free(self.http_port):
+            raise PortInUseError(
+                f"port {self.http_port} on 127.0.0.1 (the HTTP API) is already in use; "
+                "stop what holds it or pass --http-port"
+            )
         self.server.start()
         server_s = time.perf_counter() - began
         try:
@@ -109,6 +125,13 @@ class LocalCloud:
                 self.deployed[spec.name] = deployed
                 timings[spec.name] = round(deployed.deploy_seconds, 3)
             workers_began = time.perf_counter()
+            self.collector = XRayCollector(self.client("xray"))
+            self.collector.start()
+            extra_env = {
+                "AWS_XRAY_DAEMON_ADDRESS": self.collector.address,
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                **self.extra_env,
+            }
             self.runtime = LambdaRuntime(
                 self.client("lambda"),
                 self._sqs_factory,
@@ -117,10 +140,14 @@ class LocalCloud:
                 log_dir=self.state_dir / "logs",
                 concurrency=self.concurrency,
                 concurrency_overrides=self.concurrency_overrides,
-                extra_env=self.extra_env,
+                extra_env=extra_env,
             )
+            self.runtime.hooks.append(self._trace_invocation)
             for deployed in self.deployed.values():
                 self.runtime.start_stack(deployed)
+            if self.http_port is not None and self.http_routes():
+                self.http = HttpFront(self.runtime.invoke, self.http_routes, port=self.http_port)
+                self.http.start()
             statuses = self.runtime.wait_ready()
         except BaseException:
             self.stop()
@@ -135,11 +162,41 @@ class LocalCloud:
             functions=statuses,
         )
 
+    def _trace_invocation(self, invocation: Invocation) -> None:
+        """Add the segment the Lambda service adds on AWS: one per invocation."""
+        if self.collector is None:
+            return
+        outcome = invocation.outcome
+        self.collector.record_invocation(
+            function_name=invocation.function_name,
+            trace_id=invocation.trace_id,
+            segment_id=invocation.segment_id,
+            parent_id=invocation.parent_id,
+            start_time=invocation.start,
+            end_time=invocation.end,
+            error=outcome.kind == "error",
+            fault=outcome.kind in ("timeout", "crash"),
+            cause=outcome.error,
+            annotations={"records": invocation.records},
+        )
+
+    def http_routes(self) -> dict[tuple[str, str], str]:
+        """(method, path) → function, from the HttpApi events of the deployed templates."""
+        return {
+            route: fn.function_name
+            for deployed in list(self.deployed.values())
+            for fn in deployed.functions
+            for route in fn.http_routes
+        }
+
     def _sqs_factory(self) -> SQSClient:
         sqs: SQSClient = self.client("sqs")
         return sqs
 
     def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
         if self._control is not None:
             self._control.shutdown()
             self._control.server_close()
@@ -147,6 +204,9 @@ class LocalCloud:
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector = None
         self.server.stop()
         self.state_file.unlink(missing_ok=True)
 
@@ -203,6 +263,7 @@ class LocalCloud:
         queues = self.queue_depths()
         return {
             "endpoint": self.endpoint,
+            "http": self.http.url if self.http else None,
             "pid": os.getpid(),
             "stacks": stacks,
             "functions": self.runtime.status() if self.runtime else {},
@@ -283,6 +344,7 @@ class LocalCloud:
                 {
                     "pid": os.getpid(),
                     "endpoint": self.endpoint,
+                    "http": self.http.url if self.http else None,
                     "control": f"http://127.0.0.1:{port}",
                     "started_at": time.time(),
                 }

@@ -51,6 +51,17 @@ def resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
     return function
 
 
+def _reset_tracing() -> None:
+    """Make the X-Ray SDK (if the handler loaded it) start from this invocation's header.
+
+    Lambda gives each invocation its own segment; the SDK caches the segment while the
+    trace root stays the same, so two invocations of one trace would share it.
+    """
+    recorder_module = sys.modules.get("aws_xray_sdk.core")
+    if recorder_module is not None:
+        recorder_module.xray_recorder.clear_trace_entities()
+
+
 def serve(conn: Connection) -> None:
     started = time.perf_counter()
     try:
@@ -74,6 +85,7 @@ def serve(conn: Connection) -> None:
         if message.get("kind") != "invoke":
             continue
         os.environ["_X_AMZN_TRACE_ID"] = message.get("trace_header") or ""
+        _reset_tracing()
         context = LambdaContext(message["request_id"], message["deadline_ms"])
         began = time.perf_counter()
         try:
