@@ -25,3 +25,40 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 def emit_json(payload: Any) -> None:
     json.dump(payload, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+def add_target_flags(parser: argparse.ArgumentParser) -> None:
+    """--endpoint-url / --aws: which cloud a command talks to (the local one by default)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--endpoint-url", help="AWS API endpoint (default: the running local cloud's)"
+    )
+    group.add_argument(
+        "--aws", action="store_true", help="use AWS itself, with the usual AWS configuration"
+    )
+
+
+def resolve_endpoint(args: argparse.Namespace) -> str | None:
+    """None means real AWS; otherwise the endpoint URL to send AWS API calls to."""
+    import os
+
+    if getattr(args, "aws", False):
+        return None
+    if getattr(args, "endpoint_url", None):
+        return str(args.endpoint_url)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    from infra.cli.localstate import running_instance
+
+    return str(running_instance()["endpoint"])
+
+
+def client_for(service: str, endpoint: str | None) -> Any:
+    """A boto3 client for the local cloud (endpoint given) or for AWS (None)."""
+    if endpoint is None:
+        import boto3
+
+        return boto3.client(service)  # type: ignore[call-overload]
+    from infra.localcloud.cloud import local_client
+
+    return local_client(service, endpoint)

@@ -19,6 +19,8 @@ from infra.cli.common import CliError
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.local",
     "infra.cli.deploy",
+    "infra.cli.publish",
+    "infra.cli.demo",
     "contracts.cli",
     "observability.cli",
 )

@@ -271,7 +271,9 @@ class LocalCloud:
             "dlqs": {n: q for n, q in queues.items() if n.endswith("-dlq")},
         }
 
-    def wait_drained(self, timeout: float = 120.0, settle: float = 0.5) -> bool:
+    def wait_drained(
+        self, timeout: float = 120.0, settle: float = 0.5, exclude: tuple[str, ...] = ()
+    ) -> bool:
         """True once every queue (DLQs aside) is empty and stays empty for `settle` s."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
@@ -279,7 +281,7 @@ class LocalCloud:
             busy = any(
                 q["visible"] + q["in_flight"] + q["delayed"]
                 for name, q in self.queue_depths().items()
-                if not name.endswith("-dlq")
+                if not name.endswith("-dlq") and name not in exclude
             )
             now = time.monotonic()
             if busy:

@@ -33,6 +33,7 @@ Routes = Callable[[], dict[tuple[str, str], str]]
 def api_gateway_event(
     method: str,
     path: str,
+    *,
     query: str,
     headers: dict[str, str],
     body: bytes,
@@ -164,7 +165,13 @@ class HttpFront:
         trace_id = tracecontext.new_trace_id()
         headers = {k.lower(): v for k, v in request.headers.items()}
         event = api_gateway_event(
-            method, path, query, headers, body, request.client_address[0], request_id
+            method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            source_ip=request.client_address[0],
+            request_id=request_id,
         )
         started = time.perf_counter()
         outcome = self._invoke(function, event, f"Root={trace_id};Sampled=1")

@@ -70,8 +70,13 @@ def drop_http_api_events(sam: Template) -> Template:
 
 
 def drop_function_layers(sam: Template) -> Template:
-    """Shared code reaches functions on the local runtime's path, not as a layer."""
+    """Shared code reaches functions on the local runtime's path, not as a layer: layer
+    resources (whose ContentUri is a build directory) and what points at them go."""
     out = copy.deepcopy(sam)
+    resources = out.get("Resources", {})
+    layers = {n for n, r in resources.items() if r.get("Type") == "AWS::Serverless::LayerVersion"}
+    for name in _with_dependants(resources, layers):
+        del resources[name]
     for resource in out.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource.get("Properties", {}).pop("Layers", None)
@@ -112,18 +117,9 @@ def drop_unsupported_resources(cfn: Template) -> Template:
     """Leave out resource types moto cannot deploy (see UNSUPPORTED_LOCALLY)."""
     out = copy.deepcopy(cfn)
     resources = out.get("Resources", {})
-    dropped = {n for n, r in resources.items() if r.get("Type") in UNSUPPORTED_LOCALLY}
-    # A resource that only exists to point at a dropped one (e.g. an SSM parameter
-    # holding a layer's ARN) goes too, transitively.
-    while True:
-        dependants = {
-            n
-            for n, r in resources.items()
-            if n not in dropped and _references(r.get("Properties", {}), dropped)
-        }
-        if not dependants:
-            break
-        dropped |= dependants
+    dropped = _with_dependants(
+        resources, {n for n, r in resources.items() if r.get("Type") in UNSUPPORTED_LOCALLY}
+    )
     for name in dropped:
         log.debug("local rewrite: skipping %s (%s)", name, resources[name]["Type"])
         del resources[name]
@@ -166,6 +162,21 @@ def referenced_names(node: Any) -> set[str]:
         for value in node:
             found |= referenced_names(value)
     return found
+
+
+def _with_dependants(resources: dict[str, Any], names: set[str]) -> set[str]:
+    """`names` plus, transitively, the resources whose properties point at them (e.g. an
+    SSM parameter holding a dropped layer's ARN)."""
+    dropped = set(names)
+    while True:
+        dependants = {
+            n
+            for n, r in resources.items()
+            if n not in dropped and _references(r.get("Properties", {}), dropped)
+        }
+        if not dependants:
+            return dropped
+        dropped |= dependants
 
 
 def _references(node: Any, names: set[str]) -> bool:

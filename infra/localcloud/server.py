@@ -79,7 +79,15 @@ class MotoServer:
             "AWS_DEFAULT_REGION": LOCAL_REGION,
         }
         env.pop("AWS_ENDPOINT_URL", None)
-        command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "infra.localcloud.motoserver",
+            "-H",
+            self.host,
+            "-p",
+            str(self.port),
+        ]
         if self.log_path is None:
             self._proc = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env

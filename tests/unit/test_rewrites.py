@@ -46,9 +46,17 @@ def test_http_api_events_and_apis_are_served_locally_instead() -> None:
 def test_layers_are_replaced_by_the_runtime_path() -> None:
     sam = {
         "Globals": {"Function": {"Layers": ["arn"]}},
-        "Resources": {"Fn": sam_function(Layers=["arn"])},
+        "Resources": {
+            "Fn": sam_function(Layers=["arn"]),
+            "Layer": {
+                "Type": "AWS::Serverless::LayerVersion",
+                "Properties": {"ContentUri": "layer/"},
+            },
+            "LayerArn": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Ref": "Layer"}}},
+        },
     }
     out = rewrites.drop_function_layers(sam)
+    assert set(out["Resources"]) == {"Fn"}
     assert "Layers" not in out["Resources"]["Fn"]["Properties"]
     assert "Layers" not in out["Globals"]["Function"]
 

@@ -39,4 +39,4 @@ def test_an_unusable_ttl_is_named_in_the_error(value: str) -> None:
 def test_is_immutable() -> None:
     config = EnrichConfig.from_env({"REFERENCE_TABLE": "t"})
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.reference_table = "other"  # type: ignore[misc]
+        config.reference_table = "other"

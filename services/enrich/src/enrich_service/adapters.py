@@ -92,8 +92,8 @@ class DynamoSegmentLookup:
         return found
 
     def _dynamodb(self) -> DynamoDBClient:
-        """The client, created on first read so that constructing the adapter (at handler
-        import) neither needs credentials nor costs boto3's client set-up."""
+        """The client, created on first read so that constructing the adapter neither
+        needs credentials nor pays for boto3's client set-up."""
         if self._client is None:
             import boto3
 
@@ -101,7 +101,7 @@ class DynamoSegmentLookup:
         return self._client
 
     def _remember(self, uid: str, segment: str | None, now: float) -> None:
-        if self._ttl <= 0:
+        if self._ttl <= 0 or self._max_cached <= 0:
             return
         self._cache.pop(uid, None)
         if len(self._cache) >= self._max_cached:

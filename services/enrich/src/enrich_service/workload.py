@@ -84,14 +84,17 @@ def _record(rng: random.Random, i: int, user_id: str) -> dict[str, Any]:
         "user_id": user_id,
         "session_id": f"s-{user_id}-{i // 40}",
     }
-    if record_type == "Purchase":
-        record |= {
-            "order_id": f"ord-{i}",
-            "amount": round(rng.uniform(5, 500), 2),
-            "currency": "EUR",
-        }
-    else:
-        record["url"] = f"https://shop.example.com/products/{rng.randrange(800)}"
+    url = f"https://shop.example.com/products/{rng.randrange(800)}"
+    match record_type:
+        case "PageView":
+            record["url"] = url
+        case "Click":
+            record |= {"url": url, "element_id": "add-to-cart"}
+        case "Purchase":
+            amount = round(rng.uniform(5, 500), 2)
+            record |= {"order_id": f"ord-{i}", "amount": amount, "currency": "EUR"}
+        case _:
+            record["method"] = "email"
     return record
 
 
