@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.deploy",
     "infra.cli.publish",
     "infra.cli.demo",
+    "infra.cli.ops",
     "contracts.cli",
     "observability.cli",
 )

@@ -68,9 +68,13 @@ class BusTap:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop draining and remove the rule and its queue: the tap leaves nothing behind."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._events.remove_targets(Rule=TAP_NAME, EventBusName=self._bus, Ids=["tap"])
+        self._events.delete_rule(Name=TAP_NAME, EventBusName=self._bus)
+        self._sqs.delete_queue(QueueUrl=self._url)
 
     def snapshot(self) -> TapState:
         with self._lock:

@@ -273,8 +273,13 @@ def check_iam_wildcards(template: Template, name: str) -> list[Finding]:
 
 # ------------------------------------------------------------------------- the bus
 def _action_matches(actions: Any, wanted: str) -> bool:
+    """Whether an action list allows ``wanted``, not counting "*" / "service:*" (those are
+    iam-wildcard findings already)."""
     return any(
-        isinstance(action, str) and fnmatch.fnmatchcase(wanted.lower(), action.lower())
+        isinstance(action, str)
+        and action != "*"
+        and not _SERVICE_WILDCARD.match(action)
+        and fnmatch.fnmatchcase(wanted.lower(), action.lower())
         for action in _as_list(actions)
     )
 
@@ -301,9 +306,9 @@ def check_bus_source(template: Template, name: str, service: str | None) -> list
             problem = "has no StringEquals events:source condition"
         elif len(values) != 1:
             problem = f"allows several sources {values}"
-        elif (expected is not None and values[0] != expected) or (expected is None and not (
-            isinstance(values[0], str) and _SOURCE_NAME.match(values[0])
-        )):
+        elif (expected is not None and values[0] != expected) or (
+            expected is None and not (isinstance(values[0], str) and _SOURCE_NAME.match(values[0]))
+        ):
             problem = f"allows source {values[0]!r}"
         else:
             continue

@@ -13,6 +13,7 @@ infra/templatecheck/skips.yaml.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,3 +74,19 @@ def print_report(report: runner.Report) -> None:
     timings = ", ".join(f"{tool} {report.seconds.get(tool, 0):.1f}s" for tool in report.tools)
     verdict = "no findings" if report.ok else f"{len(report.findings)} finding(s)"
     print(f"{verdict} in {len(report.templates)} template(s); {timings}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m infra.templatecheck.cli [args]``: the same command without ``sdp``."""
+    parser = argparse.ArgumentParser(prog="sdp")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["lint-templates", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"sdp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

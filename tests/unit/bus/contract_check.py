@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bus.config import DEFAULT_MAX_ENTRY_BYTES
@@ -23,7 +23,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def delivered(entry: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+def delivered(entry: Mapping[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
     """The event a target receives for a PutEvents entry."""
     return {
         "version": "0",
@@ -38,9 +38,9 @@ def delivered(entry: dict[str, Any], *, event_id: str | None = None) -> dict[str
     }
 
 
-def check_entry(entry: dict[str, Any], *, bus_name: str | None = None) -> Envelope:
+def check_entry(entry: Mapping[str, Any], *, bus_name: str | None = None) -> Envelope:
     """The envelope of ``entry``; AssertionError when the entry breaks its contract."""
-    size = entry_size(entry)
+    size = entry_size(dict(entry))
     assert size <= DEFAULT_MAX_ENTRY_BYTES, f"entry of {size} bytes exceeds the entry limit"
     if bus_name is not None:
         assert entry["EventBusName"] == bus_name

@@ -36,7 +36,8 @@ def validated(n: int, pad: int = 300) -> dict[str, Any]:
 def consumer(
     service: str = "validate", publisher: RecordingPublisher | None = None, **config: Any
 ) -> Consumer:
-    return Consumer(service, BusConfig("sdp-bus", **config), publisher or RecordingPublisher())
+    recording = publisher or RecordingPublisher()
+    return Consumer(service, BusConfig("sdp-bus", **config), recording)  # type: ignore[arg-type]
 
 
 def parent_envelope(records: list[dict[str, Any]]) -> Envelope:
@@ -53,7 +54,7 @@ def parent_envelope(records: list[dict[str, Any]]) -> Envelope:
     )
 
 
-# -- envelopes_for ----------------------------------------------------------------------------
+# -- envelopes_for ---------------------------------------------------------------------------------
 
 
 def test_a_large_output_is_split_into_envelopes_under_the_detail_limit() -> None:
@@ -122,7 +123,7 @@ def test_an_output_without_items_is_one_envelope() -> None:
     check_entry(env.to_entry("sdp-bus"))
 
 
-# -- publish ----------------------------------------------------------------------------------
+# -- publish ---------------------------------------------------------------------------------------
 
 
 def test_publish_puts_every_envelope_and_counts_records() -> None:
@@ -168,7 +169,7 @@ def test_publish_carries_the_invocation_trace(monkeypatch: pytest.MonkeyPatch) -
     assert env.metadata.trace.trace_id == ROOT
 
 
-# -- the SQS loop ---------------------------------------------------------------------------
+# -- the SQS loop ----------------------------------------------------------------------------------
 
 
 def ingested_message(records: list[dict[str, Any]], message_id: str) -> dict[str, Any]:

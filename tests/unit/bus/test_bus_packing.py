@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -37,7 +38,7 @@ def check_ranges(ranges: list[tuple[int, int]], count: int) -> None:
     """Ranges are non-empty, contiguous and cover every index once, in order."""
     assert ranges[0][0] == 0
     assert ranges[-1][1] == count
-    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(ranges):
         assert end == start
     assert all(end > start for start, end in ranges)
 
@@ -112,7 +113,7 @@ def test_envelope_overhead_grows_with_extra_data() -> None:
     assert with_extra - plain >= serialised(archives)
 
 
-# -- batch ids ------------------------------------------------------------------------------
+# -- batch ids -------------------------------------------------------------------------------------
 
 
 def test_batch_id_is_deterministic() -> None:

@@ -57,7 +57,7 @@ def n_of(e: dict[str, Any]) -> int:
     return int(e["Detail"].split(",")[0].split(":")[1])
 
 
-# -- sizes and grouping ---------------------------------------------------------------------
+# -- sizes and grouping ----------------------------------------------------------------------------
 
 
 def test_entry_size_counts_source_detail_type_detail_and_resources_in_bytes() -> None:
@@ -105,7 +105,7 @@ def test_no_entries_no_groups() -> None:
     assert group_entries([]) == []
 
 
-# -- put ------------------------------------------------------------------------------------
+# -- put -------------------------------------------------------------------------------------------
 
 
 def test_put_sends_every_entry_once_when_all_succeed() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bus import tracecontext
 
 TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
@@ -58,7 +60,7 @@ def test_current_is_none_outside_a_traced_invocation() -> None:
     assert tracecontext.current({"_X_AMZN_TRACE_ID": "Parent=53995c3f42cd8ad8"}) is None
 
 
-def test_current_defaults_to_the_process_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_current_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT}")
     assert tracecontext.current() == {"trace_id": ROOT, "sampled": True}
     monkeypatch.delenv("_X_AMZN_TRACE_ID")

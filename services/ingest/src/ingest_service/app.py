@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from bus.consumer import Consumer
-from bus.packing import Output
+from bus.packing import Output, RecordTooLargeError
 from bus.publisher import EventPublisher, PublishError
 from ingest_service import logic
 from ingest_service.config import IngestConfig
@@ -37,7 +37,9 @@ def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
             unreadable.append(message["body"])
     records, rejections = logic.records_from_bus(events, config.http.max_event_bytes)
     now = logic.now_iso()
-    rejections += [logic.rejection(body, "ingest", "$", "not JSON", now) for body in unreadable]
+    rejections += [
+        logic.rejection(logic.preview(body), "ingest", "$", "not JSON", now) for body in unreadable
+    ]
     try:
         consumer.publish(
             [
@@ -45,7 +47,7 @@ def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 Output("RecordsRejected", rejections, items_key="rejections"),
             ]
         )
-    except PublishError:
+    except (PublishError, RecordTooLargeError):
         # Nothing of this batch may be assumed published: the queue redelivers all of it,
         # and the records keep their ids, so downstream deduplicates.
         for_service(SERVICE).logger.exception("publishing failed; batch will be retried")
@@ -76,6 +78,8 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 Output("RecordsRejected", rejections, items_key="rejections"),
             ]
         )
+    except RecordTooLargeError as exc:
+        return _response(413, {"error": "event_too_large", "message": str(exc)})
     except PublishError as exc:
         for_service(SERVICE).logger.exception("publishing failed")
         return _response(503, {"error": "bus_unavailable", "message": str(exc)})

@@ -12,7 +12,9 @@ from bus.config import BusConfig, ConfigError
 class HttpLimits:
     max_body_bytes: int = 6_000_000  # Lambda's synchronous payload limit
     max_batch_events: int = 5_000
-    max_event_bytes: int = 256 * 1024  # what one record may weigh: one bus entry
+    # What one record may weigh: it must fit, enriched, in one bus entry (256 KB) with the
+    # envelope around it.
+    max_event_bytes: int = 250_000
 
 
 @dataclass(frozen=True)

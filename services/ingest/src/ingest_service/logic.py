@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,38 @@ import orjson
 from ingest_service.config import HttpLimits
 
 HTTP_SOURCE = "http"
+# orjson writes at most 254 levels of nesting (it reads 1,024): deeper documents cannot
+# travel through the pipeline and are refused at the door.
+MAX_NESTING = 254
+# A rejected input that is not even an object is kept as a bounded preview.
+PREVIEW_CHARS = 2_000
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def encoded_size(document: Any) -> int | None:
+    """Bytes of the document as JSON, or None when it is nested too deeply to encode."""
+    try:
+        return len(orjson.dumps(document))
+    except orjson.JSONEncodeError:
+        return None
+
+
+def preview(value: Any) -> Any:
+    """What of an unusable input is worth keeping: small values whole, others cut."""
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return text[:PREVIEW_CHARS]
+    size = encoded_size(value)
+    if size is not None and size <= PREVIEW_CHARS:
+        return value
+    return {"preview": repr(value)[:PREVIEW_CHARS]}
+
+
+def safe_id_part(text: str) -> str:
+    """A request id usable inside a record id (API Gateway's may end in '=')."""
+    if not _SAFE_ID.search(text):
+        return text
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
 def now_iso() -> str:
@@ -68,13 +102,26 @@ def records_from_bus(
     candidates: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
     for event in events:
-        detail = event.get("detail")
+        detail = event.get("detail") if isinstance(event, Mapping) else None
         if not isinstance(detail, dict):
             rejections.append(
-                rejection(event, "ingest", "$.detail", "type: expected an object", received_at)
+                rejection(
+                    preview(event), "ingest", "$.detail", "type: expected an object", received_at
+                )
             )
             continue
-        size = len(orjson.dumps(detail))
+        size = encoded_size(detail)
+        if size is None:
+            rejections.append(
+                rejection(
+                    {"id": detail.get("id"), "type": detail.get("type")},
+                    "ingest",
+                    "$.detail",
+                    f"maxDepth: nested deeper than {MAX_NESTING} levels",
+                    received_at,
+                )
+            )
+            continue
         if size > max_event_bytes:
             rejections.append(
                 rejection(
@@ -146,7 +193,11 @@ def parse_http_body(
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise HttpError(400, "not_an_event", f"item {index} is not an event object")
-        size = len(orjson.dumps(event))
+        size = encoded_size(event)
+        if size is None:
+            raise HttpError(
+                400, "malformed_json", f"event {index} is nested deeper than {MAX_NESTING} levels"
+            )
         if size > limits.max_event_bytes:
             raise HttpError(
                 413,
@@ -172,7 +223,7 @@ def records_from_http(events: list[dict[str, Any]], request_id: str) -> list[dic
     return [
         stamp(
             event,
-            default_id=f"http-{request_id}-{index}",
+            default_id=f"http-{safe_id_part(request_id)}-{index}",
             source=HTTP_SOURCE,
             received_at=received_at,
         )
@@ -201,7 +252,7 @@ def split_ingestable(
             ok.append(record)
             continue
         errors = [
-            {"path": v.path.replace("$.records[0]", "$", 1), "reason": v.reason}
+            {"path": v.path.replace(f"{validator.root}.records[0]", "$", 1), "reason": v.reason}
             for v in validator.errors(wrapped, limit=10)
         ]
         entry = rejection(record, "ingest", "$", "", rejected_at)

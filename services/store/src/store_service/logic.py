@@ -17,6 +17,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,6 +33,18 @@ class ArchiveObject:
     records: int
 
 
+def utc_sort_key(occurred_at: Any) -> str:
+    """occurred_at in UTC, so the sort key orders with the UTC day in gsi1pk."""
+    text = str(occurred_at or "")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return text
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def dedupe_by_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """One record per id, the last one winning (a BatchWriteItem must not repeat a key)."""
     return list({str(r["id"]): r for r in records}.values())
@@ -45,7 +58,7 @@ def record_item(record: Mapping[str, Any], stored_at: str) -> dict[str, Any]:
         "gsi1pk": {
             "S": f"{record['type']}#{partitions.get('dt', str(record.get('occurred_at', ''))[:10])}"
         },
-        "gsi1sk": {"S": f"{record.get('occurred_at', '')}#{record['id']}"},
+        "gsi1sk": {"S": f"{utc_sort_key(record.get('occurred_at'))}#{record['id']}"},
         "type": {"S": str(record["type"])},
         "version": {"N": str(record.get("version", 1))},
         "occurred_at": {"S": str(record.get("occurred_at", ""))},

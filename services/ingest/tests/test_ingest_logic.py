@@ -1,0 +1,258 @@
+"""Producer events → stamped records, and which records RecordsIngested can carry."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from ingest_service.logic import (
+    HTTP_SOURCE,
+    now_iso,
+    records_from_bus,
+    records_from_http,
+    split_ingestable,
+    stamp,
+)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]+$")
+LIMIT = 256 * 1024
+CLICK = {
+    "type": "Click",
+    "version": 1,
+    "occurred_at": "2025-03-14T09:27:02.114Z",
+    "user_id": "u-1001",
+    "session_id": "s-7f3a9c",
+    "url": "https://shop.example.com/products/espresso-grinder",
+    "element_id": "add-to-cart",
+}
+
+
+def bus_event(detail: Any, event_id: str = "6a7e8feb-b491-4cf7-a9f1-bf3703467718") -> dict:
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Click",
+        "source": "app.web",
+        "account": "123456789012",
+        "time": "2025-03-14T09:27:03Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def recent(timestamp: str) -> bool:
+    when = datetime.fromisoformat(timestamp)
+    return when.tzinfo is not None and abs(datetime.now(UTC) - when) < timedelta(minutes=1)
+
+
+# -- stamp -----------------------------------------------------------------------------------------
+
+
+def test_stamp_keeps_the_producer_id_and_stamps_receipt() -> None:
+    record = stamp(
+        {**CLICK, "id": "ck-1", "received_at": "forged", "source": "forged"},
+        default_id="evt-1",
+        source="app.web",
+        received_at="2025-03-14T09:27:03.001Z",
+    )
+    assert record["id"] == "ck-1"
+    assert record["received_at"] == "2025-03-14T09:27:03.001Z"
+    assert record["source"] == "app.web"
+    assert {k: record[k] for k in CLICK} == CLICK
+
+
+@pytest.mark.parametrize("missing", [{}, {"id": None}, {"id": ""}])
+def test_stamp_assigns_the_default_id_when_there_is_none(missing: dict) -> None:
+    record = stamp({**CLICK, **missing}, default_id="evt-1", source="s", received_at="t")
+    assert record["id"] == "evt-1"
+
+
+def test_stamp_version_defaults_to_1_and_is_never_overwritten() -> None:
+    unversioned = {k: v for k, v in CLICK.items() if k != "version"}
+    assert stamp(unversioned, default_id="a", source="s", received_at="t")["version"] == 1
+    assert (
+        stamp({**CLICK, "version": 3}, default_id="a", source="s", received_at="t")["version"] == 3
+    )
+
+
+def test_stamp_takes_the_type_from_the_delivery_only_when_absent() -> None:
+    untyped = {k: v for k, v in CLICK.items() if k != "type"}
+    assert (
+        stamp(untyped, default_id="a", source="s", received_at="t", default_type="Click")["type"]
+        == "Click"
+    )
+    assert (
+        stamp(CLICK, default_id="a", source="s", received_at="t", default_type="PageView")["type"]
+        == "Click"
+    )
+    assert "type" not in stamp(untyped, default_id="a", source="s", received_at="t")
+
+
+def test_stamp_does_not_change_the_event() -> None:
+    event = dict(CLICK)
+    stamp(event, default_id="a", source="s", received_at="t")
+    assert event == CLICK
+
+
+def test_now_iso_is_utc_milliseconds() -> None:
+    stamp_ = now_iso()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp_)
+    assert recent(stamp_)
+
+
+# -- records_from_http -----------------------------------------------------------------------------
+
+
+def test_http_records_are_stamped_with_source_and_receipt() -> None:
+    records = records_from_http([dict(CLICK), {**CLICK, "id": "ck-2"}], "c6af9ac6-7b61-11e6")
+    assert [r["source"] for r in records] == [HTTP_SOURCE, HTTP_SOURCE]
+    assert all(recent(r["received_at"]) for r in records)
+    assert records[1]["id"] == "ck-2"
+
+
+def test_http_ids_are_derived_from_the_request_and_position() -> None:
+    events = [dict(CLICK), dict(CLICK)]
+    first = [r["id"] for r in records_from_http(events, "c6af9ac6-7b61-11e6")]
+    again = [r["id"] for r in records_from_http(events, "c6af9ac6-7b61-11e6")]
+    other = [r["id"] for r in records_from_http(events, "d7b0ad07-8c72-22f7")]
+    assert first == again  # the same delivery keeps its ids
+    assert len(set(first)) == 2  # each position its own id
+    assert not set(first) & set(other)
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",  # REST API style
+        "JKJaXmPLvHcESHA=",  # HTTP API ($context.requestId)
+        "Nm6LAg3_IAMEb_w=",
+    ],
+)
+def test_derived_http_ids_are_valid_record_ids(request_id: str) -> None:
+    [record] = records_from_http([dict(CLICK)], request_id)
+    assert ID_PATTERN.match(record["id"]), record["id"]
+    assert len(record["id"]) <= 128
+    ok, rejected = split_ingestable([record])
+    assert ok == [record]
+    assert rejected == []
+
+
+# -- records_from_bus ------------------------------------------------------------------------------
+
+
+def test_bus_records_keep_producer_ids_and_take_source_and_type_from_the_event() -> None:
+    untyped = {k: v for k, v in CLICK.items() if k != "type"}
+    records, rejections = records_from_bus(
+        [bus_event({**CLICK, "id": "ck-1"}), bus_event(untyped, "0f9e8d7c-6b5a")], LIMIT
+    )
+    assert rejections == []
+    assert [r["id"] for r in records] == ["ck-1", "evt-0f9e8d7c-6b5a"]
+    assert [r["type"] for r in records] == ["Click", "Click"]
+    assert all(r["source"] == "app.web" for r in records)
+    assert all(recent(r["received_at"]) for r in records)
+
+
+def test_bus_ids_are_derived_from_the_event_id() -> None:
+    events = [bus_event(dict(CLICK), "a-1"), bus_event(dict(CLICK), "a-2")]
+    first = [r["id"] for r in records_from_bus(events, LIMIT)[0]]
+    again = [r["id"] for r in records_from_bus(events, LIMIT)[0]]
+    assert first == again
+    assert len(set(first)) == 2
+
+
+def test_bus_event_whose_detail_is_not_an_object_is_rejected() -> None:
+    event = bus_event(["not", "a", "record"])
+    records, [rejection] = records_from_bus([event], LIMIT)
+    assert records == []
+    assert rejection["record"] == event
+    assert rejection["stage"] == "ingest"
+    assert rejection["errors"] == [{"path": "$.detail", "reason": "type: expected an object"}]
+
+
+def test_bus_event_over_the_size_limit_is_rejected_without_its_body() -> None:
+    big = {**CLICK, "id": "ck-big", "element_text": "x" * 5_000}
+    records, [rejection] = records_from_bus([bus_event(big), bus_event(dict(CLICK))], 4_096)
+    assert len(records) == 1
+    assert rejection["record_id"] == "ck-big"
+    assert rejection["record"]["id"] == "ck-big"
+    assert rejection["record"]["size"] > 4_096
+    assert "x" * 100 not in str(rejection["record"])
+    assert rejection["errors"][0]["path"] == "$.detail"
+    assert rejection["errors"][0]["reason"].startswith("maxLength:")
+
+
+def test_bus_record_without_a_type_or_with_a_non_string_id_is_rejected() -> None:
+    untyped = {k: v for k, v in CLICK.items() if k != "type"}
+    events = [
+        {**bus_event(untyped), "detail-type": None},
+        bus_event({**CLICK, "id": 7}),
+        bus_event({**CLICK, "id": "ck-ok"}),
+    ]
+    records, rejections = records_from_bus(events, LIMIT)
+    assert [r["id"] for r in records] == ["ck-ok"]
+    assert [[(e["path"], e["reason"].split(":")[0]) for e in r["errors"]] for r in rejections] == [
+        [("$.type", "required")],
+        [("$.id", "type")],
+    ]
+
+
+def test_bus_event_nested_too_deep_to_measure_is_rejected_not_crashed() -> None:
+    deep: dict[str, Any] = {"a": 1}
+    for _ in range(300):
+        deep = {"a": deep}
+    records, [rejection] = records_from_bus([bus_event({**CLICK, "payload": deep})], LIMIT)
+    assert records == []
+    assert rejection["stage"] == "ingest"
+    orjson.dumps(rejection)  # the rejection itself can be published
+
+
+# -- split_ingestable ------------------------------------------------------------------------------
+
+
+def stamped(**changes: Any) -> dict[str, Any]:
+    record = {**CLICK, "id": "ck-1", "received_at": "2025-03-14T09:27:03.001Z", "source": "http"}
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def test_records_with_id_type_and_version_pass_whatever_else_they_hold() -> None:
+    records = [stamped(), stamped(id="ck-2", url=42, occurred_at="yesterday", extra=True)]
+    assert split_ingestable(records) == (records, [])
+
+
+@pytest.mark.parametrize(
+    ("record", "path", "rule"),
+    [
+        (stamped(type=...), "$.type", "required"),
+        (stamped(type=""), "$.type", "minLength"),
+        (stamped(type=5), "$.type", "type"),
+        (stamped(id=17), "$.id", "type"),
+        (stamped(id="has space"), "$.id", "pattern"),
+        (stamped(id="x" * 129), "$.id", "maxLength"),
+        (stamped(version="1"), "$.version", "type"),
+        (stamped(version=0), "$.version", "minimum"),
+    ],
+)
+def test_unfit_records_are_rejected_with_path_and_reason(
+    record: dict[str, Any], path: str, rule: str
+) -> None:
+    good = stamped(id="ck-ok")
+    ok, rejected = split_ingestable([good, record])
+    assert ok == [good]
+    [(index, rejection)] = rejected
+    assert index == 1
+    assert rejection["record"] == record
+    assert rejection["stage"] == "ingest"
+    assert recent(rejection["rejected_at"])
+    assert [(e["path"], e["reason"].split(":")[0]) for e in rejection["errors"]] == [(path, rule)]
+
+
+def test_rejection_names_the_record_id_only_when_it_is_a_string() -> None:
+    _, [(_, by_string)] = split_ingestable([stamped(type=...)])
+    _, [(_, by_number)] = split_ingestable([stamped(id=17)])
+    assert by_string["record_id"] == "ck-1"
+    assert by_number["record_id"] is None

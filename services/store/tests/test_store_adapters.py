@@ -1,0 +1,129 @@
+"""DynamoBatchWriter and S3Archive: against moto in-process, and a stub for throttling."""
+
+from __future__ import annotations
+
+import gzip
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from store_service.adapters import (
+    BATCH_WRITE_MAX,
+    DynamoBatchWriter,
+    S3Archive,
+    UnprocessedItemsError,
+)
+
+RECORDS_TABLE = "sdp-records"  # as the aws fixture creates it
+
+
+def item(n: int) -> dict[str, Any]:
+    return {"pk": {"S": f"rec#pv-{n:04d}"}, "type": {"S": "PageView"}, "n": {"N": str(n)}}
+
+
+def keys_of(request: dict[str, Any]) -> list[str]:
+    return [r["PutRequest"]["Item"]["pk"]["S"] for reqs in request.values() for r in reqs]
+
+
+class Recording:
+    """Forwards to a real (moto) client and keeps every BatchWriteItem request."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.requests: list[dict[str, Any]] = []
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.requests.append(RequestItems)
+        return self.client.batch_write_item(RequestItems=RequestItems)
+
+
+class Throttled:
+    """Leaves the last ``hold`` items of each request unprocessed for ``times`` calls."""
+
+    def __init__(self, times: int, hold: int = 3) -> None:
+        self.times = times
+        self.hold = hold
+        self.requests: list[dict[str, Any]] = []
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.requests.append(RequestItems)
+        if len(self.requests) > self.times:
+            return {"UnprocessedItems": {}}
+        [(table, reqs)] = RequestItems.items()
+        return {"UnprocessedItems": {table: reqs[-self.hold :]}}
+
+
+def scan_keys(aws: SimpleNamespace) -> set[str]:
+    pages = aws.dynamodb.get_paginator("scan").paginate(TableName=RECORDS_TABLE)
+    return {i["pk"]["S"] for page in pages for i in page["Items"]}
+
+
+def test_items_are_written_in_requests_of_25(aws: SimpleNamespace) -> None:
+    client = Recording(aws.dynamodb)
+    writer = DynamoBatchWriter(client)
+    items = [item(n) for n in range(60)]
+    writer.put_all(RECORDS_TABLE, items)
+    assert [len(keys_of(r)) for r in client.requests] == [25, 25, 10]
+    assert writer.requests == 3
+    assert [k for r in client.requests for k in keys_of(r)] == [i["pk"]["S"] for i in items]
+    assert scan_keys(aws) == {i["pk"]["S"] for i in items}
+
+
+def test_writing_again_overwrites(aws: SimpleNamespace) -> None:
+    writer = DynamoBatchWriter(aws.dynamodb)
+    writer.put_all(RECORDS_TABLE, [item(1), item(2)])
+    writer.put_all(RECORDS_TABLE, [{**item(1), "type": {"S": "Click"}}])
+    got = aws.dynamodb.get_item(TableName=RECORDS_TABLE, Key={"pk": {"S": "rec#pv-0001"}})
+    assert got["Item"]["type"] == {"S": "Click"}
+    assert len(scan_keys(aws)) == 2
+
+
+def test_nothing_to_write_makes_no_request() -> None:
+    client = Throttled(times=0)
+    DynamoBatchWriter(client).put_all(RECORDS_TABLE, [])
+    assert client.requests == []
+
+
+def test_unprocessed_items_are_retried_alone_with_backoff() -> None:
+    sleeps: list[float] = []
+    client = Throttled(times=2, hold=3)
+    writer = DynamoBatchWriter(client, sleep=sleeps.append)
+    items = [item(n) for n in range(10)]
+    writer.put_all(RECORDS_TABLE, items)
+    assert len(client.requests) == 3
+    assert keys_of(client.requests[0]) == [i["pk"]["S"] for i in items]
+    assert keys_of(client.requests[1]) == [i["pk"]["S"] for i in items[-3:]]
+    assert keys_of(client.requests[2]) == [i["pk"]["S"] for i in items[-3:]]
+    assert len(sleeps) == 2
+    assert all(0 <= s <= 2.0 for s in sleeps)
+
+
+def test_each_chunk_is_retried_before_the_next_is_sent() -> None:
+    sleeps: list[float] = []
+    client = Throttled(times=1, hold=2)
+    DynamoBatchWriter(client, sleep=sleeps.append).put_all(
+        RECORDS_TABLE, [item(n) for n in range(BATCH_WRITE_MAX + 5)]
+    )
+    assert [len(keys_of(r)) for r in client.requests] == [25, 2, 5]
+
+
+def test_gives_up_after_max_attempts() -> None:
+    sleeps: list[float] = []
+    client = Throttled(times=100, hold=4)
+    writer = DynamoBatchWriter(client, max_attempts=5, sleep=sleeps.append)
+    with pytest.raises(UnprocessedItemsError, match="4 item"):
+        writer.put_all(RECORDS_TABLE, [item(n) for n in range(10)])
+    assert len(client.requests) == 5
+    assert len(sleeps) == 4
+
+
+def test_s3_archive_puts_a_gzip_ndjson_object(aws: SimpleNamespace) -> None:
+    archive = S3Archive(aws.bucket, aws.s3)
+    body = gzip.compress(b'{"id":"pv-1"}\n', mtime=0)
+    archive.put("records/dt=2025-03-14/hour=09/rec-1.ndjson.gz", body)
+    got = aws.s3.get_object(Bucket=aws.bucket, Key="records/dt=2025-03-14/hour=09/rec-1.ndjson.gz")
+    assert got["Body"].read() == body
+    assert got["ContentEncoding"] == "gzip"
+    assert got["ContentType"] == "application/x-ndjson"
+    assert got["ServerSideEncryption"] == "AES256"
+    assert archive.puts == 1

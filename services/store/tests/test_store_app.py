@@ -1,0 +1,232 @@
+"""The store handler end to end: moto in-process for DynamoDB and S3, the bus replaced by a
+recording publisher."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from store_service import app
+from store_service.adapters import DynamoBatchWriter, S3Archive
+from store_service.config import StoreConfig
+
+from bus.config import BusConfig
+from bus.consumer import Consumer
+from contracts.envelope import Envelope
+from tests.unit.bus.contract_check import RecordingPublisher, sqs_message
+
+Load = Callable[[str], Any]
+
+
+@pytest.fixture
+def wire(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+
+    def use(publisher: RecordingPublisher, records_table: str = aws.records_table) -> None:
+        config = StoreConfig(
+            bus=BusConfig("sdp-bus"),
+            records_table=records_table,
+            rejected_table=aws.rejected_table,
+            archive_bucket=aws.bucket,
+        )
+        consumer = Consumer("store", config.bus, publisher)  # type: ignore[arg-type]
+        writer = DynamoBatchWriter(aws.dynamodb, sleep=lambda s: None)
+        archive = S3Archive(aws.bucket, aws.s3)
+        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer, writer, archive))
+
+    return use
+
+
+@pytest.fixture
+def publisher(publisher: RecordingPublisher, wire: Callable[..., None]) -> RecordingPublisher:
+    wire(publisher)
+    return publisher
+
+
+def incoming(sqs: dict[str, Any]) -> Envelope:
+    [message] = sqs["Records"]
+    return Envelope.from_event(json.loads(message["body"]))
+
+
+def all_items(aws: SimpleNamespace, table: str) -> list[dict[str, Any]]:
+    pages = aws.dynamodb.get_paginator("scan").paginate(TableName=table)
+    return sorted((i for p in pages for i in p["Items"]), key=lambda i: json.dumps(i["pk"]))
+
+
+def archive_keys(aws: SimpleNamespace) -> list[str]:
+    listed = aws.s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])
+    return sorted(o["Key"] for o in listed)
+
+
+def by_type_and_day(aws: SimpleNamespace, gsi1pk: str, **between: str) -> list[str]:
+    condition, values = "gsi1pk = :pk", {":pk": {"S": gsi1pk}}
+    if between:
+        condition += " AND gsi1sk BETWEEN :start AND :end"
+        values |= {":start": {"S": between["start"]}, ":end": {"S": between["end"]}}
+    items = aws.dynamodb.query(
+        TableName=aws.records_table,
+        IndexName="by-type-time",
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=values,
+    )["Items"]
+    return [json.loads(i["doc"]["S"])["id"] for i in items]
+
+
+@pytest.mark.parametrize("name", ["sqs-records-enriched.json", "sqs-records-rejected.json"])
+def test_fixtures_are_valid_events(load_event: Load, name: str) -> None:
+    sqs = load_event(name)
+    for message in sqs["Records"]:
+        assert hashlib.md5(message["body"].encode()).hexdigest() == message["md5OfBody"]
+    envelope = incoming(sqs)
+    assert envelope.metadata.record_count == len(
+        envelope.data.get("records") or envelope.data["rejections"]
+    )
+
+
+def test_enriched_records_are_stored_archived_and_announced(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    sqs = load_event("sqs-records-enriched.json")
+    parent = incoming(sqs)
+    records = parent.data["records"]
+    assert app.handler(sqs, None) == {"batchItemFailures": []}
+
+    # readable by id
+    for record in records:
+        got = aws.dynamodb.get_item(
+            TableName=aws.records_table, Key={"pk": {"S": f"rec#{record['id']}"}}
+        )
+        assert json.loads(got["Item"]["doc"]["S"]) == record
+    # readable by type and day
+    assert sorted(by_type_and_day(aws, "PageView#2025-03-14")) == sorted(
+        r["id"] for r in records if r["type"] == "PageView"
+    )
+    assert by_type_and_day(aws, "Purchase#2025-03-14") == [
+        r["id"] for r in records if r["type"] == "Purchase"
+    ]
+
+    # archived: one object per hour of occurrence, holding those records
+    [stored] = publisher.envelopes("RecordsStored")
+    archives = stored.data["archives"]
+    assert archive_keys(aws) == sorted(a["key"] for a in archives)
+    assert {a["bucket"] for a in archives} == {aws.bucket}
+    assert [a["key"].split("/")[1:3] for a in archives] == [
+        ["dt=2025-03-14", "hour=09"],
+        ["dt=2025-03-14", "hour=10"],
+    ]
+    archived: list[dict[str, Any]] = []
+    for entry in archives:
+        body = aws.s3.get_object(Bucket=aws.bucket, Key=entry["key"])["Body"].read()
+        lines = [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
+        assert len(lines) == entry["records"]
+        assert parent.metadata.batch_id in entry["key"]
+        archived += lines
+    assert sorted(archived, key=lambda r: r["id"]) == sorted(records, key=lambda r: r["id"])
+
+    # announced
+    assert stored.data["records"] == records
+    assert stored.metadata.record_count == len(records)
+    assert stored.metadata.parent_batch_id == parent.metadata.batch_id
+    assert stored.metadata.producer == "sdp.store"
+
+
+def test_a_utc_time_range_query_finds_records_of_every_time_zone(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    sqs = load_event("sqs-records-enriched.json")
+    app.handler(sqs, None)
+    # the fixture's PageViews happened at 09:59:58.412Z (sent as 10:59:58.412+01:00) and
+    # 09:59:59.870Z
+    window = {"start": "2025-03-14T09:59:00", "end": "2025-03-14T10:00:00"}
+    assert by_type_and_day(aws, "PageView#2025-03-14", **window) == [
+        "pv-01HQ40A0B1C2D3E4F5G6H7J8K9",
+        "pv-01HQ40A1C2D3E4F5G6H7J8K9M0",
+    ]
+
+
+def test_a_duplicate_delivery_leaves_the_same_items_and_archive_keys(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    sqs = load_event("sqs-records-enriched.json")
+    app.handler(sqs, None)
+    items = all_items(aws, aws.records_table)
+    keys = archive_keys(aws)
+    bodies = [aws.s3.get_object(Bucket=aws.bucket, Key=k)["Body"].read() for k in keys]
+
+    assert app.handler(sqs, None) == {"batchItemFailures": []}
+
+    def without_stored_at(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in i.items() if k != "stored_at"} for i in found]
+
+    assert without_stored_at(all_items(aws, aws.records_table)) == without_stored_at(items)
+    assert archive_keys(aws) == keys
+    assert [aws.s3.get_object(Bucket=aws.bucket, Key=k)["Body"].read() for k in keys] == bodies
+    first, second = publisher.envelopes("RecordsStored")
+    assert first.metadata.batch_id == second.metadata.batch_id
+    assert first.data == second.data
+
+
+def test_a_record_repeated_within_a_batch_is_stored_once(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    event = json.loads(load_event("sqs-records-enriched.json")["Records"][0]["body"])
+    records = event["detail"]["data"]["records"]
+    records.append({**records[0], "title": "Your cart (again)"})
+    event["detail"]["metadata"]["record_count"] = len(records)
+    assert app.handler({"Records": [sqs_message(event, "m-1")]}, None) == {"batchItemFailures": []}
+    assert len(all_items(aws, aws.records_table)) == 3
+    stored = publisher.items("RecordsStored")
+    assert sorted(r["id"] for r in stored) == sorted({r["id"] for r in records})
+    assert sum(a["records"] for a in publisher.envelopes("RecordsStored")[0].data["archives"]) == 3
+
+
+def test_rejections_are_kept_in_the_rejected_table(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    sqs = load_event("sqs-records-rejected.json")
+    rejections = incoming(sqs).data["rejections"]
+    assert app.handler(sqs, None) == {"batchItemFailures": []}
+    assert app.handler(sqs, None) == {"batchItemFailures": []}  # redelivered: same items
+    items = all_items(aws, aws.rejected_table)
+    assert len(items) == len(rejections) == 2
+    assert {i["pk"]["S"] for i in items} == {"rejected#2025-03-14"}
+    assert {json.dumps(json.loads(i["record"]["S"])) for i in items} == {
+        json.dumps(r["record"]) for r in rejections
+    }
+    kept = {i["sk"]["S"]: i for i in items}
+    assert kept[f"validate#{rejections[0]['record_id']}"]["record_id"] == {
+        "S": rejections[0]["record_id"]
+    }
+    assert all(int(i["expires_at"]["N"]) > 1_700_000_000 for i in items)
+    assert publisher.calls == []  # nothing follows a rejection
+
+
+def test_a_storage_failure_leaves_the_message_to_the_queue(
+    aws: SimpleNamespace, load_event: Load, wire: Callable[..., None]
+) -> None:
+    publisher = RecordingPublisher()
+    wire(publisher, records_table="sdp-records-missing")
+    sqs = load_event("sqs-records-enriched.json")
+    assert app.handler(sqs, None) == {
+        "batchItemFailures": [{"itemIdentifier": sqs["Records"][0]["messageId"]}]
+    }
+    assert publisher.calls == []
+    assert archive_keys(aws) == []
+
+
+def test_a_publish_failure_leaves_the_message_to_the_queue(
+    aws: SimpleNamespace, load_event: Load, wire: Callable[..., None]
+) -> None:
+    failing = RecordingPublisher(fail=True)
+    wire(failing)
+    sqs = load_event("sqs-records-enriched.json")
+    assert app.handler(sqs, None) == {
+        "batchItemFailures": [{"itemIdentifier": sqs["Records"][0]["messageId"]}]
+    }
+    failing.check_all()

@@ -1,0 +1,261 @@
+"""Store's keys, archive objects and rejected items: pure functions of the records."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from store_service.logic import (
+    MAX_KEPT_RECORD_BYTES,
+    archive_objects,
+    dedupe_by_id,
+    dedupe_items,
+    record_item,
+    rejected_item,
+)
+
+STORED_AT = "2025-03-14T10:00:06.001Z"
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+
+
+def enriched(
+    record_id: str,
+    occurred_at: str,
+    partitions: tuple[str, str, str],
+    *,
+    record_type: str = "PageView",
+    country: str | None = "DE",
+    segment: str | None = "returning",
+) -> dict[str, Any]:
+    dt, hour, minute = partitions
+    return {
+        "id": record_id,
+        "type": record_type,
+        "version": 2,
+        "occurred_at": occurred_at,
+        "user_id": "u-1001",
+        "session_id": "s-7f3a9c",
+        "url": "https://shop.example.com/",
+        "received_at": "2025-03-14T10:00:04.101Z",
+        "source": "app.web",
+        "enrichment": {
+            "device": {"type": "desktop", "family": "Mac", "brand": "Apple", "model": "Mac"},
+            "browser": {"family": "Safari", "version": "17.3"},
+            "os": {"family": "Mac OS X", "version": "14.3"},
+            "country": country,
+            "segment": segment,
+            "partitions": {"dt": dt, "hour": hour, "minute": minute},
+        },
+    }
+
+
+A = enriched("pv-a", "2025-03-14T09:59:58.412Z", ("2025-03-14", "09", "2025-03-14T09:59"))
+B = enriched("pv-b", "2025-03-14T10:00:01Z", ("2025-03-14", "10", "2025-03-14T10:00"))
+C = enriched(
+    "pu-c",
+    "2025-03-15T00:00:00Z",
+    ("2025-03-15", "00", "2025-03-15T00:00"),
+    record_type="Purchase",
+    country=None,
+    segment=None,
+)
+
+
+def instant(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+# -- record_item -----------------------------------------------------------------------------------
+
+
+def test_record_item_keys() -> None:
+    item = record_item(A, STORED_AT)
+    assert item["pk"] == {"S": "rec#pv-a"}
+    assert item["gsi1pk"] == {"S": "PageView#2025-03-14"}
+    assert item["gsi1sk"]["S"].startswith("2025-03-14T09:59:58.412")
+    assert item["gsi1sk"]["S"].endswith("#pv-a")
+
+
+def test_record_item_attributes() -> None:
+    item = record_item(A, STORED_AT)
+    assert json.loads(item["doc"]["S"]) == A
+    assert item["type"] == {"S": "PageView"}
+    assert item["version"] == {"N": "2"}
+    assert item["stored_at"] == {"S": STORED_AT}
+    assert item["user_id"] == {"S": "u-1001"}
+    assert item["session_id"] == {"S": "s-7f3a9c"}
+    assert item["country"] == {"S": "DE"}
+    assert item["segment"] == {"S": "returning"}
+
+
+def test_record_item_leaves_out_unknown_country_and_segment() -> None:
+    item = record_item(C, STORED_AT)
+    assert "country" not in item
+    assert "segment" not in item
+    assert item["gsi1pk"] == {"S": "Purchase#2025-03-15"}
+
+
+def test_the_day_partition_is_the_utc_one() -> None:
+    # 00:30 in Berlin on the 15th is 23:30 UTC on the 14th: the partition enrich computed wins
+    late = enriched(
+        "pv-late", "2025-03-15T00:30:00+01:00", ("2025-03-14", "23", "2025-03-14T23:30")
+    )
+    assert record_item(late, STORED_AT)["gsi1pk"] == {"S": "PageView#2025-03-14"}
+
+
+def test_the_time_sort_key_orders_records_by_when_they_happened() -> None:
+    # the same day partition, producers in different time zones: a range query over the
+    # sort key must see the records in the order they happened
+    records = [
+        enriched("pv-1", "2025-03-14T10:59:58.412+01:00", ("2025-03-14", "09", "2025-03-14T09:59")),
+        enriched("pv-2", "2025-03-14T09:59:59.870Z", ("2025-03-14", "09", "2025-03-14T09:59")),
+        enriched("pv-3", "2025-03-14T05:00:03-05:00", ("2025-03-14", "10", "2025-03-14T10:00")),
+    ]
+    assert sorted(records, key=lambda r: instant(r["occurred_at"])) == records
+    keys = [record_item(r, STORED_AT)["gsi1sk"]["S"] for r in records]
+    assert sorted(keys) == keys
+
+
+# -- archive_objects -------------------------------------------------------------------------------
+
+
+def lines(body: bytes) -> list[dict[str, Any]]:
+    text = gzip.decompress(body).decode()
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_archive_objects_group_by_day_and_hour() -> None:
+    a2 = enriched("pv-a2", "2025-03-14T09:01:00Z", ("2025-03-14", "09", "2025-03-14T09:01"))
+    objects = archive_objects("rec-5d0e7a3c", [B, A, C, a2])
+    assert [(o.key, o.records) for o in objects] == [
+        ("records/dt=2025-03-14/hour=09/rec-5d0e7a3c.ndjson.gz", 2),
+        ("records/dt=2025-03-14/hour=10/rec-5d0e7a3c.ndjson.gz", 1),
+        ("records/dt=2025-03-15/hour=00/rec-5d0e7a3c.ndjson.gz", 1),
+    ]
+    assert [lines(o.body) for o in objects] == [[A, a2], [B], [C]]
+
+
+def test_archive_content_round_trips() -> None:
+    unicode = {**A, "id": "pv-u", "title": "Kaffeemühle ☕", "amount": 249.9}
+    [obj] = archive_objects("rec-1", [A, unicode])
+    assert lines(obj.body) == [A, unicode]
+
+
+def test_archive_bytes_are_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_741_944_706.0)
+    first = archive_objects("rec-1", [A, B])
+    monkeypatch.setattr(time, "time", lambda: 1_841_944_706.0)
+    again = archive_objects("rec-1", copy.deepcopy([A, B]))
+    assert [(o.key, o.body) for o in again] == [(o.key, o.body) for o in first]
+    assert all(o.body[4:8] == b"\0\0\0\0" for o in first)  # no timestamp in the gzip header
+
+
+def test_another_batch_gets_other_keys() -> None:
+    keys = {o.key for o in archive_objects("rec-1", [A])}
+    assert keys.isdisjoint(o.key for o in archive_objects("rec-2", [A]))
+
+
+def test_no_records_no_objects() -> None:
+    assert archive_objects("rec-1", []) == []
+
+
+# -- rejected_item ---------------------------------------------------------------------------------
+
+
+def rejection(record: Any, record_id: str | None, **changes: Any) -> dict[str, Any]:
+    return {
+        "record": record,
+        "record_id": record_id,
+        "stage": "validate",
+        "rejected_at": "2025-03-14T09:31:47.005Z",
+        "errors": [{"path": "$.element_id", "reason": "required: missing property"}],
+        **changes,
+    }
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB item size: attribute names plus values (strings in UTF-8)."""
+    total = 0
+    for name, value in item.items():
+        [(kind, raw)] = value.items()
+        total += len(name.encode()) + (len(str(raw).encode()) if kind in {"S", "N"} else 1)
+    return total
+
+
+def test_rejected_item_keys_and_attributes() -> None:
+    record = {"id": "ck-1", "type": "Click", "url": "https://shop.example.com/"}
+    item = rejected_item(rejection(record, "ck-1"), expires_at=1_744_536_707)
+    assert item["pk"] == {"S": "rejected#2025-03-14"}
+    assert item["sk"] == {"S": "validate#ck-1"}
+    assert item["record_id"] == {"S": "ck-1"}
+    assert item["stage"] == {"S": "validate"}
+    assert item["rejected_at"] == {"S": "2025-03-14T09:31:47.005Z"}
+    assert json.loads(item["errors"]["S"]) == rejection(record, "ck-1")["errors"]
+    assert json.loads(item["record"]["S"]) == record
+    assert item["truncated"] == {"BOOL": False}
+    assert item["expires_at"] == {"N": "1744536707"}
+
+
+def test_rejected_item_without_an_id_is_keyed_by_a_digest_of_the_record() -> None:
+    first = rejected_item(rejection("PageView,u-1001", None), 0)
+    again = rejected_item(rejection("PageView,u-1001", None), 0)
+    other = rejected_item(rejection("PageView,u-1002", None), 0)
+    assert first["record_id"] == {"NULL": True}
+    assert first["sk"]["S"].startswith("validate#")
+    assert len(first["sk"]["S"]) > len("validate#") + 16
+    assert first["sk"] == again["sk"]
+    assert first["sk"] != other["sk"]
+
+
+def test_a_redelivered_rejection_keeps_its_key() -> None:
+    record = {"id": "ck-1", "type": "Click"}
+    first = rejected_item(rejection(record, "ck-1"), expires_at=100)
+    redelivered = rejected_item(copy.deepcopy(rejection(record, "ck-1")), expires_at=200)
+    assert (first["pk"], first["sk"]) == (redelivered["pk"], redelivered["sk"])
+
+
+def test_the_same_record_rejected_by_two_stages_is_kept_twice() -> None:
+    record = {"id": "ck-1"}
+    by_validate = rejected_item(rejection(record, "ck-1"), 0)
+    by_store = rejected_item(rejection(record, "ck-1", stage="store"), 0)
+    assert by_validate["sk"] != by_store["sk"]
+
+
+def test_a_huge_record_is_truncated_to_fit_an_item() -> None:
+    record = {"id": "pv-big", "title": "x" * 500_000}
+    item = rejected_item(rejection(record, "pv-big"), 0)
+    assert item["truncated"] == {"BOOL": True}
+    assert len(item["record"]["S"].encode()) <= MAX_KEPT_RECORD_BYTES
+    assert item["record"]["S"] == json.dumps(record, separators=(",", ":"))[:MAX_KEPT_RECORD_BYTES]
+    assert item_bytes(item) < DYNAMODB_ITEM_LIMIT
+
+
+def test_a_record_at_the_limit_is_kept_whole() -> None:
+    overhead = len('{"t":""}')
+    record = {"t": "x" * (MAX_KEPT_RECORD_BYTES - overhead)}
+    item = rejected_item(rejection(record, None), 0)
+    assert item["truncated"] == {"BOOL": False}
+    assert json.loads(item["record"]["S"]) == record
+
+
+# -- dedupe ----------------------------------------------------------------------------------------
+
+
+def test_dedupe_by_id_keeps_the_last_version_of_each_record() -> None:
+    a_again = {**A, "url": "https://shop.example.com/again"}
+    assert dedupe_by_id([A, B, a_again]) == [a_again, B]
+    assert dedupe_by_id([A, B]) == [A, B]
+    assert dedupe_by_id([]) == []
+
+
+def test_dedupe_items_by_key() -> None:
+    one = rejected_item(rejection({"id": "ck-1"}, "ck-1"), 0)
+    two = rejected_item(rejection({"id": "ck-2"}, "ck-2"), 0)
+    one_again = rejected_item(rejection({"id": "ck-1"}, "ck-1"), 99)
+    assert dedupe_items([one, two, one_again], ("pk", "sk")) == [one_again, two]

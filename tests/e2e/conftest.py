@@ -1,0 +1,25 @@
+"""End-to-end tier: the whole pipeline (platform + five services) on a local cloud."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from infra.localcloud.cloud import LocalCloud
+from infra.localcloud.server import free_port
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    cloud = LocalCloud(
+        port=free_port(),
+        http_port=0,
+        state_dir=tmp_path_factory.mktemp("pipeline"),
+        concurrency_overrides={"sdp-ingest-http": 2},
+    )
+    report = cloud.start()
+    failed = {name: s for name, s in report.functions.items() if s != "ready"}
+    assert not failed, f"functions not ready: {failed}"
+    yield cloud
+    cloud.stop()

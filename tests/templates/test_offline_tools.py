@@ -1,0 +1,226 @@
+"""cfn-lint, `sam validate --lint` and checkov over every real template, and `sam build`
+of the platform (with the shared layer) and of a service: zero findings beyond the
+skips in infra/templatecheck/skips.yaml.
+
+SAM CLI and checkov come from $SDP_SAM / $SDP_CHECKOV (the Makefile passes them), else
+.tools/ (`make tools`). Without them these tests FAIL: the gate never passes by not
+running. Everything here runs offline except `sam build` of the layer, which installs
+its wheels from the package index.
+
+Runtime: each tool starts once (checkov and cfn-lint over all templates in one process,
+`sam validate` once per template) and the tools and both builds run concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infra.templatecheck import cli, layer, runner
+
+ROOT = runner.REPO_ROOT
+PLATFORM = ROOT / "infra" / "platform" / "template.yaml"
+SERVICES = sorted(p.parent.name for p in ROOT.glob("services/*/template.yaml"))
+BUILT_SERVICE = "ingest"  # two functions, an HTTP API and an SQS source
+FIXTURES = Path(__file__).parent / "fixtures"
+# What the Lambda python3.11 runtime itself provides (/var/runtime), taken from the venv.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class OfflineRun:
+    report: runner.Report
+    builds: dict[str, subprocess.CompletedProcess[str]]
+    build_dirs: dict[str, Path]
+
+
+def _sam_build(sam: Path, template: Path, where: Path) -> subprocess.CompletedProcess[str]:
+    where.mkdir(parents=True)
+    env = runner.offline_env(where / "sam-app")
+    command = [str(sam), "build", "--template", str(template), "--build-dir", str(where / "build")]
+    return subprocess.run(
+        command, cwd=where, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def tools() -> tuple[Path, Path]:
+    try:
+        return runner.sam_executable(), runner.checkov_executable()
+    except runner.ToolMissing as exc:
+        pytest.fail(f"the template gate cannot run: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def offline(tools: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> OfflineRun:
+    sam, _ = tools
+    base = tmp_path_factory.mktemp("templatecheck")
+    templates = {
+        "platform": PLATFORM,
+        BUILT_SERVICE: ROOT / "services" / BUILT_SERVICE / "template.yaml",
+    }
+    with ThreadPoolExecutor(max_workers=1 + len(templates)) as pool:
+        lint = pool.submit(runner.run)
+        builds = {n: pool.submit(_sam_build, sam, t, base / n) for n, t in templates.items()}
+        return OfflineRun(
+            report=lint.result(),
+            builds={n: future.result() for n, future in builds.items()},
+            build_dirs={n: base / n / "build" for n in templates},
+        )
+
+
+def _unskipped(report: runner.Report, tool: str) -> str:
+    return "\n".join(
+        f"{f.template} {f.resource} {f.rule}: {f.message}"
+        for f in report.findings
+        if f.tool == tool
+    )
+
+
+def test_every_template_went_through_every_tool(offline: OfflineRun) -> None:
+    report = offline.report
+    assert report.templates == [runner.display_name(p) for p in runner.default_templates()]
+    assert report.tools == list(runner.TOOLS)
+    assert set(report.seconds) == set(runner.TOOLS)
+    # checkov really ran: the accepted findings came back (and were skipped, with reasons)
+    assert {f.rule for f, _ in report.skipped} == {s.check for s in runner.load_skips()}
+
+
+@pytest.mark.parametrize("tool", runner.TOOLS)
+def test_no_unskipped_findings(offline: OfflineRun, tool: str) -> None:
+    found = _unskipped(offline.report, tool)
+    assert not found, f"{tool} findings (fix them, or skip with a reason in skips.yaml):\n{found}"
+
+
+def test_every_skip_still_matches_a_finding(offline: OfflineRun) -> None:
+    assert not _unskipped(offline.report, "skips")
+    assert not _unskipped(offline.report, "-")
+    assert offline.report.ok
+
+
+# ------------------------------------------------------------------------- sam build
+def _check_build(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, (
+        f"sam build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+
+
+def test_platform_build_produces_the_layer(offline: OfflineRun) -> None:
+    _check_build(offline.builds["platform"])
+    python = offline.build_dirs["platform"] / "SharedLayer" / "python"
+    top_level = {p.name for p in python.iterdir()}
+    for package in ("bus", "contracts", "observability"):
+        assert package in top_level
+        assert not list((python / package).rglob("__pycache__"))
+    installed = {
+        layer.normalize(p.name.removesuffix(".dist-info").rsplit("-", 1)[0])
+        for p in python.glob("*.dist-info")
+    }
+    assert installed == set(layer.LAYER_DISTRIBUTIONS)
+    assert layer.unloadable_binaries(python) == []
+    size = sum(p.stat().st_size for p in python.rglob("*") if p.is_file())
+    assert size < 200 * 2**20, f"layer is {size / 2**20:.0f} MiB; Lambda allows 250 MiB unzipped"
+
+
+def test_service_build_holds_only_the_service_code(offline: OfflineRun) -> None:
+    _check_build(offline.builds[BUILT_SERVICE])
+    build = offline.build_dirs[BUILT_SERVICE]
+    for function in ("IngestFunction", "IngestHttpFunction"):
+        assert {p.name for p in (build / function).iterdir()} == {f"{BUILT_SERVICE}_service"}
+    assert "SharedLayerArn" in (build / "template.yaml").read_text()
+
+
+SMOKE = """
+import importlib, json, sys
+service = sys.argv[1]
+sys.path[:0] = sys.argv[2:]
+importlib.import_module(f"{service}_service.app")
+from observability.setup import for_service
+obs = for_service(service)
+obs.logger, obs.metrics, obs.tracer
+import aws_xray_sdk.core, contracts.bindings.envelope_v1, contracts.validation
+import geoip2fast.geoip2fast, jsonschema_rs, orjson, pydantic, yaml, ua_parser
+assert ua_parser.RegexResolver is not None, "ua-parser-rs (the regex extra) is missing"
+print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values())]))
+"""
+
+
+def test_handlers_import_from_the_built_layer(offline: OfflineRun, tmp_path: Path) -> None:
+    """Each service's handler module, and what it imports lazily, loads in an isolated
+    interpreter whose path is Lambda's: function code, the layer, the runtime's boto3."""
+    _check_build(offline.builds["platform"])
+    layer_dir = offline.build_dirs["platform"] / "SharedLayer" / "python"
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in RUNTIME_MODULES:
+        (runtime / name).symlink_to(site / name)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+
+    def smoke(service: str) -> subprocess.CompletedProcess[str]:
+        code = ROOT / "services" / service / "src"
+        if service == BUILT_SERVICE:
+            code = offline.build_dirs[service] / "IngestFunction"
+        command = [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            SMOKE,
+            service,
+            str(code),
+            str(layer_dir),
+            str(runtime),
+        ]
+        return subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(SERVICES, pool.map(smoke, SERVICES), strict=True))
+    for service, result in results.items():
+        assert result.returncode == 0, f"{service}:\n{result.stderr[-3000:]}"
+        files = [f for f in json.loads(result.stdout) if f]
+        outside = [
+            f
+            for f in files
+            if not f.startswith(
+                (
+                    str(layer_dir),
+                    str(runtime),
+                    str(ROOT / "services"),
+                    str(offline.build_dirs[BUILT_SERVICE]),
+                )
+            )
+            and not f.startswith(sys.base_prefix)
+        ]
+        assert not outside, f"{service} loaded modules from outside the layer: {outside[:5]}"
+
+
+# ------------------------------------------------------------------------- the gate
+def test_gate_fails_on_broken_templates(
+    tools: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every tool over a template granting "*" and one whose rule target has no DLQ."""
+    broken = [FIXTURES / "iam_wildcard.yaml", FIXTURES / "rule_target_without_dlq.yaml"]
+    assert cli.main(["--json", *map(str, broken)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    found = {(f["template"].rsplit("/", 1)[-1], f["tool"], f["rule"]) for f in report["findings"]}
+    assert ("iam_wildcard.yaml", "checks", "iam-wildcard") in found
+    assert ("rule_target_without_dlq.yaml", "checks", "rule-target-dlq") in found
+    assert {tool for _, tool, _ in found} >= {"checks", "checkov"}
