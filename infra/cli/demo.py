@@ -172,9 +172,8 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
         "double_counted",
     ):
         print(f"  {key:<18} {records[key]:>10,}")
-    print(
-        f"  (sent {records['sent_events']:,} events, {records['duplicate_sends']} of them duplicate sends)"
-    )
+    sent, duplicates = records["sent_events"], records["duplicate_sends"]
+    print(f"  (sent {sent:,} events, {duplicates} of them duplicate sends)")
     print("Checks")
     for key, value in report["checks"].items():
         print(f"  {key:<26} {value}")
@@ -186,9 +185,8 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
         f"({thr['end_to_end_seconds']} s end to end, publishing took {thr['publish_seconds']} s)"
     )
     if report.get("cost"):
-        print(
-            f"Cost                    ${report['cost']['usd_per_million_records']:.3f} per million records"
-        )
+        usd = report["cost"]["usd_per_million_records"]
+        print(f"Cost                    ${usd:.3f} per million records")
     print(f"Trace                   {report['trace_id']}")
     if trace is not None:
         from observability.traces import render_tree

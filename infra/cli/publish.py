@@ -137,10 +137,11 @@ def post_json(url: str, body: bytes, *, sign_for_aws: bool = False) -> tuple[int
         from botocore.awsrequest import AWSRequest
 
         session = boto3.session.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise CliError("no AWS credentials found for signing the request")
         aws_request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        SigV4Auth(session.get_credentials(), "execute-api", session.region_name).add_auth(
-            aws_request
-        )
+        SigV4Auth(credentials, "execute-api", session.region_name).add_auth(aws_request)
         headers = dict(aws_request.headers)
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
@@ -156,28 +157,35 @@ def post_json(url: str, body: bytes, *, sign_for_aws: bool = False) -> tuple[int
         raise CliError(f"cannot reach {url}: {exc.reason}") from exc
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
-    if args.file == "-":
-        text, origin = sys.stdin.read(), "stdin"
-    else:
-        path = Path(args.file)
-        try:
-            text, origin = path.read_text(), str(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read {path}: {exc}") from exc
-    events = read_events(text, origin)
-    if args.http:
-        url = args.url
-        if not url:
-            if args.aws:
-                raise CliError("--http --aws needs --url (the HTTP API's /events URL)")
-            from infra.cli.localstate import running_instance
+def _read_input(file: str) -> list[dict[str, Any]]:
+    if file == "-":
+        return read_events(sys.stdin.read(), "stdin")
+    path = Path(file)
+    try:
+        return read_events(path.read_text(), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from exc
 
-            http = running_instance().get("http")
-            if not http:
-                raise CliError("the running local cloud serves no HTTP API")
-            url = f"{http}/events"
-        result = publish_to_http(events, url=url, batch=max(1, args.batch), sign_for_aws=args.aws)
+
+def _http_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url)
+    if args.aws:
+        raise CliError("--http --aws needs --url (the HTTP API's /events URL)")
+    from infra.cli.localstate import running_instance
+
+    http = running_instance().get("http")
+    if not http:
+        raise CliError("the running local cloud serves no HTTP API")
+    return f"{http}/events"
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    events = _read_input(args.file)
+    if args.http:
+        result = publish_to_http(
+            events, url=_http_url(args), batch=max(1, args.batch), sign_for_aws=args.aws
+        )
         ok = result["failed_requests"] == 0
     else:
         client = client_for("events", resolve_endpoint(args))

@@ -240,7 +240,7 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
     last_stored = max(state.stored_at.values(), default=began)
     timeline = _timeline(state.stored_at, began)
     revenue_ok = all(revenue.get(c, Decimal()) == v for c, v in workload.expected_revenue.items())
-    report = {
+    report: dict[str, Any] = {
         "records": {
             "published": workload.unique_records,
             "sent_events": len(workload.events),
@@ -286,11 +286,9 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
         },
         "trace_id": state.trace_ids[-1] if state.trace_ids else None,
     }
-    report["ok"] = (
-        report["records"]["lost"] == 0
-        and report["records"]["double_counted"] == 0
-        and all(report["checks"].values())
-    )
+    counts, checks = report["records"], report["checks"]
+    assert isinstance(counts, dict) and isinstance(checks, dict)
+    report["ok"] = counts["lost"] == 0 and counts["double_counted"] == 0 and all(checks.values())
     return report
 
 

@@ -135,7 +135,9 @@ class BusTap:
                 state.duplicates_skipped += int(data.get("duplicates_skipped", 0))
             elif contract == "RecordsDeadLettered":
                 state.dead_lettered.update(
-                    r.get("id") for r in data.get("records", []) if isinstance(r, dict)
+                    str(r["id"])
+                    for r in data.get("records", [])
+                    if isinstance(r, dict) and r.get("id")
                 )
 
     def wait_until(self, done: Any, timeout: float) -> bool:

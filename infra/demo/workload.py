@@ -115,7 +115,13 @@ class Workload:
 
 
 def _public_ip(rng: random.Random) -> str:
-    return f"{rng.choice(PUBLIC_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    octets = (
+        rng.choice(PUBLIC_FIRST_OCTETS),
+        rng.randrange(256),
+        rng.randrange(256),
+        rng.randrange(1, 255),
+    )
+    return ".".join(map(str, octets))
 
 
 def _now() -> str:

@@ -30,81 +30,81 @@ def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
-def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+def _check(self: Any, item: dict[str, Any], seen: set[tuple[str, str]]) -> tuple[Any, Any]:
+    """Phase 1 for one item: (planned write, cancellation reason). Writes nothing."""
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
         MultipleTransactionsException,
-        TooManyTransactionsException,
-        TransactionCanceledException,
         TransactWriteSingleOpException,
     )
+
+    if len(item) > 1:
+        raise TransactWriteSingleOpException
+    op_type, op = next(iter(item.items()))
+    original: dict[str, Any] | None = None
+    try:
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table = self.get_table(op["TableName"])
+        key = _item_key(table, op_type, op)
+        marker = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = self.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        if condition is not None:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if not get_filter_expression(condition, names, values).expr(current):
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    original = current.to_json()["Attributes"]
+                raise ConditionalCheckFailed(item=original)
+        return (op_type, op, key), (None, None, None)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as exc:
+        return None, ("ConditionalCheckFailed", str(exc.message), original)
+    except Exception as exc:
+        return None, (type(exc).__name__, str(exc), original)
+
+
+def _write(self: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    table_name = op["TableName"]
+    if op_type == "Put":
+        self.put_item(table_name, op["Item"])
+    elif op_type == "Delete":
+        self.delete_item(table_name, key)
+    elif op_type == "Update":
+        self.update_item(
+            table_name,
+            key,
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=op.get("ExpressionAttributeNames"),
+            expression_attribute_values=op.get("ExpressionAttributeValues"),
+        )
+
+
+def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.exceptions import TooManyTransactionsException, TransactionCanceledException
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     seen: set[tuple[str, str]] = set()
-    errors: list[tuple[Any, Any, Any]] = []
-    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    # Phase 1: check everything, write nothing.
-    for item in transact_items:
-        if len(item) > 1:
-            raise TransactWriteSingleOpException
-        op_type, op = next(iter(item.items()))
-        original: dict[str, Any] | None = None
-        try:
-            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-                raise ValueError("Unsupported transaction operation")
-            table = self.get_table(op["TableName"])
-            key = _item_key(table, op_type, op)
-            marker = (str(op["TableName"]), str(dict(sorted(key.items()))))
-            if marker in seen:
-                raise MultipleTransactionsException()
-            seen.add(marker)
-            current = self.get_item(op["TableName"], key)
-            condition = op.get("ConditionExpression")
-            if condition is not None:
-                expression = get_filter_expression(
-                    condition,
-                    op.get("ExpressionAttributeNames"),
-                    op.get("ExpressionAttributeValues"),
-                )
-                if not expression.expr(current):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original)
-            planned.append((op_type, op, key))
-            errors.append((None, None, None))
-        except (MultipleTransactionsException, MockValidationException):
-            raise
-        except ConditionalCheckFailed as exc:
-            errors.append(("ConditionalCheckFailed", str(exc.message), original))
-        except Exception as exc:
-            errors.append((type(exc).__name__, str(exc), original))
-    if any(code is not None for code, _, _ in errors):
-        raise TransactionCanceledException(errors)
+    checked = [_check(self, item, seen) for item in transact_items]
+    reasons = [reason for _, reason in checked]
+    if any(code is not None for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)
     # Phase 2: apply; if a write fails validation, put the touched items back.
     backups: list[tuple[str, dict[str, Any], Any]] = []
     try:
-        for op_type, op, key in planned:
-            table_name = op["TableName"]
-            before = self.get_item(table_name, key)
-            backups.append(
-                (table_name, key, copy.deepcopy(before.to_json()["Attributes"]) if before else None)
-            )
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            if op_type == "Put":
-                self.put_item(table_name, op["Item"])
-            elif op_type == "Delete":
-                self.delete_item(table_name, key)
-            elif op_type == "Update":
-                self.update_item(
-                    table_name,
-                    key,
-                    update_expression=op["UpdateExpression"],
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+        for planned, _ in checked:
+            op_type, op, key = planned
+            before = self.get_item(op["TableName"], key)
+            snapshot = copy.deepcopy(before.to_json()["Attributes"]) if before else None
+            backups.append((op["TableName"], key, snapshot))
+            _write(self, op_type, op, key)
     except Exception:
         for table_name, key, attributes in reversed(backups):
             if attributes is None:

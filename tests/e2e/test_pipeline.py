@@ -164,7 +164,7 @@ def test_bad_records_are_rejected_with_reasons_and_kept(pipeline: LocalCloud) ->
         f"nested-{tag}": page_view(f"nested-{tag}", extra=json.loads("[" * 200 + "]" * 200)),
     }
     assert pipeline.http is not None
-    status, body = post_json(f"{pipeline.http.url}/events", json.dumps(list(bad.values())).encode())
+    status, _ = post_json(f"{pipeline.http.url}/events", json.dumps(list(bad.values())).encode())
     assert status == 202
     expected_paths = {
         f"wrong-types-{tag}": "$.session_id",

@@ -58,7 +58,8 @@ def tools() -> tuple[Path, Path]:
     try:
         return runner.sam_executable(), runner.checkov_executable()
     except runner.ToolMissing as exc:
-        pytest.fail(f"the template gate cannot run: {exc}", pytrace=False)
+        missing = str(exc)
+    pytest.fail(f"the template gate cannot run: {missing}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
