@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.publish",
     "infra.cli.demo",
     "infra.cli.ops",
+    "infra.cli.bench",
     "contracts.cli",
     "observability.cli",
 )
