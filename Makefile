@@ -77,9 +77,11 @@ bench: $(STAMP) ## benchmarks, each against a baseline measured in the same run
 local-up: $(STAMP) ## start the embedded local cloud and serve until Ctrl-C
 	$(SDP) local up
 
-deploy-platform: $(SAM) ## sam deploy the shared platform stack (needs AWS credentials)
-	$(SAM) deploy --template-file infra/platform/template.yaml --stack-name sdp-platform \
-	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --resolve-s3 --no-fail-on-empty-changeset
+# sam build first: it builds the shared layer (infra/platform/layer/Makefile).
+deploy-platform: $(SAM) ## sam build + deploy the shared platform stack (needs AWS credentials)
+	cd infra/platform && ../../$(SAM) build --template template.yaml && \
+	  ../../$(SAM) deploy --stack-name sdp-platform --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --resolve-s3 --no-fail-on-empty-changeset
 
 deploy-%: $(SAM) ## sam build + deploy one service's stack, e.g. make deploy-enrich
 	cd services/$* && ../../$(SAM) build --template template.yaml && \
@@ -87,4 +89,4 @@ deploy-%: $(SAM) ## sam build + deploy one service's stack, e.g. make deploy-enr
 	  --resolve-s3 --no-fail-on-empty-changeset
 
 clean: ## remove the environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam services/*/.aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam services/*/.aws-sam infra/platform/.aws-sam .pytest_cache .mypy_cache .ruff_cache

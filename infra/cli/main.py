@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.demo",
     "infra.cli.ops",
     "infra.cli.bench",
+    "infra.templatecheck.cli",
     "contracts.cli",
     "observability.cli",
 )
