@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +21,11 @@ import orjson
 
 from bus import tracecontext
 from bus.config import BusConfig
+from bus.failures import Kind, classify
+from bus.faults import Faults
 from bus.packing import Output, batch_id_for, chunk_items, envelope_overhead, item_id
 from bus.publisher import EventPublisher
+from bus.saga import Failure, SagaConfig, SagaStarter
 
 Handler = Callable[[Any], Sequence[Output]]
 
@@ -33,6 +36,7 @@ class BatchResult:
     records_in: int = 0
     records_out: dict[str, int] = field(default_factory=dict)
     rejected_messages: int = 0
+    records_to_saga: int = 0
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failures]}
@@ -47,12 +51,33 @@ class Consumer:
         config: BusConfig,
         publisher: EventPublisher,
         observability: Any = None,
+        *,
+        saga: SagaStarter | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.service = service
         self.source = f"sdp.{service}"
         self.config = config
         self.publisher = publisher
         self.obs = observability
+        self.saga = saga
+        self.faults = faults or Faults()
+
+    @classmethod
+    def from_env(
+        cls, service: str, environ: Mapping[str, str], observability: Any = None
+    ) -> Consumer:
+        """Everything a consumer needs from the function's environment, read once."""
+        bus = BusConfig.from_env(environ)
+        saga_config = SagaConfig.from_env(environ, bus.bus_name)
+        return cls(
+            service,
+            bus,
+            EventPublisher(),
+            observability,
+            saga=SagaStarter(saga_config) if saga_config else None,
+            faults=Faults.from_env(environ),
+        )
 
     # -- building and publishing -----------------------------------------------------
     def envelopes_for(self, output: Output, parent: Any | None) -> list[Any]:
@@ -110,7 +135,7 @@ class Consumer:
                 )
                 counts[output.contract] = counts.get(output.contract, 0) + env.metadata.record_count
         if entries:
-            self.publisher.put(entries)
+            self.publisher.put(self.faults.duplicated(entries))
         return counts
 
     # -- the SQS loop ---------------------------------------------------------------------
@@ -126,26 +151,29 @@ class Consumer:
 
         message_id = record["messageId"]
         try:
-            envelope = Envelope.from_event(orjson.loads(record["body"]))
+            event = orjson.loads(record["body"])
+            envelope = Envelope.from_event(event)
         except (EnvelopeError, orjson.JSONDecodeError) as exc:
             self._reject_message(record, exc, result)
             return
         meta = envelope.metadata
         if self.obs is not None:
             self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
+        records = envelope.data.get("records")
+        injected: list[tuple[Any, Exception]] = []
+        if self.faults.active and isinstance(records, list):
+            kept, injected = self.faults.split(records, meta.attempt)
+            envelope = Envelope(meta, {**envelope.data, "records": kept})
         started = time.perf_counter()
         try:
             with self._span(meta):
                 outputs = handle(envelope)
                 published = self.publish(outputs, parent=envelope)
-        except Exception as exc:  # reported, retried by the queue; the DLQ is the last net
-            result.failures.append(message_id)
-            if self.obs is not None:
-                self.obs.logger.exception(
-                    "batch failed; the queue will redeliver it",
-                    extra={"batch_id": meta.batch_id, "error": f"{type(exc).__name__}: {exc}"},
-                )
+        except Exception as exc:  # classified: retried through the saga, or by the queue
+            self._failed(record, event, records, exc, result)
             return
+        if injected and not self._to_saga(record, event, injected, result):
+            result.failures.append(message_id)  # the queue redelivers; effects are idempotent
         result.records_in += meta.record_count
         for contract, count in published.items():
             result.records_out[contract] = result.records_out.get(contract, 0) + count
@@ -156,9 +184,64 @@ class Consumer:
                     "batch_id": meta.batch_id,
                     "records_in": meta.record_count,
                     "published": published,
+                    "to_saga": len(injected),
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+
+    def _failed(
+        self,
+        record: dict[str, Any],
+        event: dict[str, Any],
+        records: Any,
+        exc: Exception,
+        result: BatchResult,
+    ) -> None:
+        """The whole message failed: the saga retries it, or else the queue does."""
+        kind = classify(exc)
+        if self.obs is not None:
+            self.obs.logger.exception(
+                "batch failed",
+                extra={"error": f"{type(exc).__name__}: {exc}", "kind": kind},
+            )
+        if isinstance(records, list) and self._to_saga(
+            record, event, [(r, exc) for r in records], result
+        ):
+            return
+        result.failures.append(record["messageId"])
+
+    def _to_saga(
+        self,
+        record: dict[str, Any],
+        event: dict[str, Any],
+        failed: list[tuple[Any, Exception]],
+        result: BatchResult,
+    ) -> bool:
+        """Hand failed records to the saga, one execution per kind of error. False when the
+        saga cannot take them (not configured, or StartExecution failed)."""
+        if self.saga is None:
+            return False
+        by_kind: dict[Kind, list[tuple[Any, Exception]]] = {}
+        for item in failed:
+            by_kind.setdefault(classify(item[1]), []).append(item)
+        try:
+            for kind, items in by_kind.items():
+                self.saga.start(
+                    Failure(
+                        service=self.service,
+                        event=event,
+                        records=[r for r, _ in items],
+                        kind=kind,
+                        error=items[0][1],
+                        queue_arn=record["eventSourceARN"],
+                    )
+                )
+        except Exception:
+            if self.obs is not None:
+                self.obs.logger.exception("the retry saga could not start; the queue will retry")
+            return False
+        result.records_to_saga += len(failed)
+        return True
 
     def _span(self, meta: Any) -> contextlib.AbstractContextManager[None]:
         """A traced section per batch, annotated so traces can be searched by batch."""
@@ -207,5 +290,6 @@ class Consumer:
         for contract, count in result.records_out.items():
             self.obs.count(f"Out{contract}", count)
         self.obs.count("FailedMessages", len(result.failures))
+        self.obs.count("RecordsRetried", result.records_to_saga)
         self.obs.count("RejectedMessages", result.rejected_messages)
         self.obs.flush()

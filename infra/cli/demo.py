@@ -50,6 +50,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the local cloud serving afterwards"
     )
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help=(
+            "inject faults: 5%% transient failures in enrich, 0.5%% poison records, 5%% "
+            "duplicate deliveries, one enrich worker killed mid-batch"
+        ),
+    )
     add_json_flag(parser)
     parser.set_defaults(func=cmd_demo)
 
@@ -67,6 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         state_dir=state_dir(),
         concurrency=args.concurrency,
         concurrency_overrides={"sdp-ingest-http": max(2, args.concurrency)},
+        **(fault_setup() if args.faults else {}),
     )
     say = (lambda *a: None) if args.json else print
     say(f"Starting the local cloud on 127.0.0.1:{args.port} ...")
@@ -87,6 +96,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             batch=args.batch,
             seed=args.seed,
             timeout_s=args.timeout,
+            poison_share=0.005 if args.faults else 0.0,
+            kill_worker="sdp-enrich" if args.faults else None,
         )
         report = run_demo(cloud, options)
         report["local_up_seconds"] = round(up.seconds_total, 2)
@@ -105,6 +116,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not report["ok"]:
         raise CliError("the run lost or double-counted records, or a check failed (see the report)")
     return 0
+
+
+def fault_setup() -> dict[str, Any]:
+    """The local cloud of `sdp demo --faults`: faults injected through the functions'
+    environment, short saga backoffs, and an enrich queue whose visibility timeout brings
+    a killed worker's batch back within the run."""
+    import dataclasses
+
+    from infra.localcloud.deploy import discover_stacks
+
+    stacks = [
+        dataclasses.replace(s, parameters={"TimeoutSeconds": "5", "VisibilityTimeoutSeconds": "10"})
+        if s.service == "enrich"
+        else s
+        for s in discover_stacks()
+    ]
+    everywhere = {"FAULT_DUPLICATE_SHARE": "0.05", "SAGA_BACKOFF_CAP_SECONDS": "2"}
+    function_env = {
+        f"sdp-{name}": dict(everywhere) for name in ("validate", "enrich", "store", "aggregate")
+    }
+    function_env["sdp-enrich"].update(
+        {"FAULT_TRANSIENT_SHARE": "0.05", "FAULT_POISON_MARKER": "poison"}
+    )
+    return {"stacks": stacks, "function_env": function_env}
 
 
 def _wait_for_interrupt() -> None:

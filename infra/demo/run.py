@@ -27,6 +27,8 @@ class DemoOptions:
     bus_share: float = 0.02  # share of records sent as single producer events on the bus
     seed: int = 7
     timeout_s: float = 600.0
+    poison_share: float = 0.0
+    kill_worker: str | None = None  # kill this function's worker mid-run
 
 
 def seed_reference_data(cloud: LocalCloud, segments: dict[str, str]) -> None:
@@ -180,8 +182,27 @@ def stored_in_table(cloud: LocalCloud, record_ids: set[str]) -> int:
     return found
 
 
+def _kill_later(cloud: LocalCloud, function: str) -> threading.Thread:
+    """Kill one worker of `function` in the middle of a batch, once it is warm."""
+
+    def kill() -> None:
+        runtime = cloud.runtime
+        assert runtime is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            warm = runtime.status().get(function, {}).get("invocations", 0) >= 1
+            if warm and runtime.kill_one_worker(function, busy_only=True) is not None:
+                cloud.killed_workers.append(function)
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=kill, daemon=True, name="worker-killer")
+    thread.start()
+    return thread
+
+
 def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
-    workload = generate(options.records, seed=options.seed)
+    workload = generate(options.records, seed=options.seed, poison_share=options.poison_share)
     seed_reference_data(cloud, workload.segments)
     # The run is judged by what it adds: counters may already hold earlier traffic.
     baseline = read_aggregates(cloud)
@@ -190,8 +211,9 @@ def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
     try:
         sender = Sender(cloud, workload, options)
         began = time.time()
+        killer = _kill_later(cloud, options.kill_worker) if options.kill_worker else None
         publish_seconds = sender.run()
-        everything = workload.valid_ids | workload.invalid_ids
+        everything = workload.valid_ids | workload.invalid_ids | workload.poison_ids
         finished = tap.wait_until(
             lambda s: (
                 everything <= (s.ids["stored"] | s.rejected | s.dead_lettered)
@@ -199,6 +221,8 @@ def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
             ),
             options.timeout_s,
         )
+        if killer is not None:
+            killer.join()
         cloud.wait_drained(timeout=60, exclude=("sdp-demo-tap",))
         time.sleep(0.5)
     finally:
@@ -228,7 +252,7 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
         run.finished,
     )
     state = run.tap.snapshot()
-    everything = workload.valid_ids | workload.invalid_ids
+    everything = workload.valid_ids | workload.invalid_ids | workload.poison_ids
     stored = state.ids["stored"] & everything
     accounted = stored | (state.rejected & everything) | (state.dead_lettered & everything)
     by_type, revenue, countries = read_aggregates(cloud).minus(run.baseline)
@@ -263,6 +287,7 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
             "revenue_matches": revenue_ok,
             "country_total_matches": countries == expected,
             "rejected_as_expected": (state.rejected & everything) == workload.invalid_ids,
+            "dead_lettered_as_expected": (state.dead_lettered & everything) == workload.poison_ids,
             "finished_within_timeout": finished,
         },
         "latency_ms": {
@@ -285,6 +310,8 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
             "errors": sender.errors[:10],
         },
         "trace_id": state.trace_ids[-1] if state.trace_ids else None,
+        "poison_ids": sorted(workload.poison_ids),
+        "killed_workers": list(cloud.killed_workers),
     }
     counts, checks = report["records"], report["checks"]
     assert isinstance(counts, dict) and isinstance(checks, dict)

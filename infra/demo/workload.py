@@ -104,6 +104,7 @@ class Workload:
     events: list[dict[str, Any]]  # in send order; duplicates appear twice
     valid_ids: set[str] = field(default_factory=set)
     invalid_ids: set[str] = field(default_factory=set)
+    poison_ids: set[str] = field(default_factory=set)  # valid, but fail in processing
     duplicate_sends: int = 0
     expected_by_type: Counter[str] = field(default_factory=Counter)
     expected_revenue: dict[str, Decimal] = field(default_factory=dict)
@@ -111,7 +112,7 @@ class Workload:
 
     @property
     def unique_records(self) -> int:
-        return len(self.valid_ids) + len(self.invalid_ids)
+        return len(self.valid_ids) + len(self.invalid_ids) + len(self.poison_ids)
 
 
 def _public_ip(rng: random.Random) -> str:
@@ -231,21 +232,31 @@ class Generator:
         return bad
 
 
+POISON_MARKER = "poison"
+
+
 def generate(
     n: int,
     *,
     seed: int = 7,
     invalid_share: float = 0.02,
     duplicate_share: float = 0.005,
+    poison_share: float = 0.0,
     run_id: str | None = None,
 ) -> Workload:
     run = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     gen = Generator(seed)
     workload = Workload(run_id=run, events=[], segments=gen.segments)
     invalid_every = max(1, round(1 / invalid_share)) if invalid_share > 0 else 0
+    poison_every = max(1, round(1 / poison_share)) if poison_share > 0 else 0
     for i in range(n):
-        record_id = f"demo-{run}-{i:07d}"
+        poison = bool(poison_every) and i % poison_every == poison_every // 3
+        record_id = f"demo-{run}-{POISON_MARKER if poison else 'r'}-{i:07d}"
         record = gen.record(record_id)
+        if poison:  # valid, so it passes validate; processing it fails every time
+            workload.events.append(record)
+            workload.poison_ids.add(record_id)
+            continue
         if invalid_every and i % invalid_every == invalid_every // 2:
             workload.events.append(gen.invalidate(record))
             workload.invalid_ids.add(record_id)

@@ -84,6 +84,7 @@ class LocalCloud:
     stacks: list[StackSpec] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     http_port: int | None = 8080  # None: no HTTP front; 0: any free port
+    function_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -93,6 +94,7 @@ class LocalCloud:
         self._control: ThreadingHTTPServer | None = None
         self.http: HttpFront | None = None
         self.collector: XRayCollector | None = None
+        self.killed_workers: list[str] = []  # fault injection: what was killed
         self._deploy_lock = threading.Lock()
 
     @property
@@ -141,6 +143,7 @@ class LocalCloud:
                 concurrency=self.concurrency,
                 concurrency_overrides=self.concurrency_overrides,
                 extra_env=extra_env,
+                function_env=self.function_env,
             )
             self.runtime.hooks.append(self._trace_invocation)
             for deployed in self.deployed.values():
@@ -233,6 +236,15 @@ class LocalCloud:
             self.runtime.restart_stack(deployed)
             self.runtime.wait_ready()
         return deployed
+
+    def set_function_env(self, function_name: str, env: dict[str, str]) -> None:
+        """Replace a function's environment overrides and restart only its stack's workers."""
+        assert self.runtime is not None
+        self.runtime.function_env[function_name] = dict(env)
+        for deployed in self.deployed.values():
+            if any(f.function_name == function_name for f in deployed.functions):
+                self.runtime.restart_stack(deployed)
+        self.runtime.wait_ready()
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         sqs = self.client("sqs")

@@ -145,6 +145,25 @@ def collect_functions(sam: dict[str, Any], spec: StackSpec) -> list[FunctionSour
     return functions
 
 
+def inline_state_machine_definitions(sam: dict[str, Any], spec: StackSpec) -> None:
+    """What `sam package` does for a local DefinitionUri: the definition goes in the template."""
+    for logical_id, resource in sam["Resources"].items():
+        props = resource.get("Properties") or {}
+        uri = props.get("DefinitionUri")
+        if resource.get("Type") != "AWS::Serverless::StateMachine" or not isinstance(uri, str):
+            continue
+        if uri.startswith("s3://"):
+            continue
+        path = spec.template_path.parent / uri
+        try:
+            props["Definition"] = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise TemplateError(
+                f"stack {spec.name}, resource {logical_id}: DefinitionUri {uri!r}: {exc}"
+            ) from exc
+        del props["DefinitionUri"]
+
+
 def _artifact_key(spec: StackSpec, fn: FunctionSource) -> str:
     return f"{spec.name}/{fn.logical_id}.zip"
 
@@ -189,6 +208,7 @@ class Deployer:
         """The CloudFormation template that will be deployed locally, and its functions."""
         sam = load_sam(spec.template_path)
         functions = collect_functions(sam, spec)
+        inline_state_machine_definitions(sam, spec)
         sam = rewrites.apply(rewrites.SAM_REWRITES, sam)
         for fn in functions:  # the translator accepts only S3 code locations
             sam["Resources"][fn.logical_id].setdefault("Properties", {})["CodeUri"] = (

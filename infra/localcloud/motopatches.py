@@ -10,6 +10,10 @@ tests/unit/test_motopatches.py.
    copy: every condition is checked first and nothing is written unless all hold; the
    writes are then applied, with only the touched items backed up in case a write
    fails validation.
+2. With real execution on (``stepfunctions.execute_state_machine``), moto serves the
+   Step Functions API from its executing backend, but CloudFormation creates state
+   machines in the other one, so a state machine from a template "does not exist". The
+   executing backend becomes the one CloudFormation writes to.
 """
 
 from __future__ import annotations
@@ -122,4 +126,9 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    import moto.stepfunctions.models as sfn_models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
     _APPLIED = True

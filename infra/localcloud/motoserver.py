@@ -1,21 +1,86 @@
-"""moto's server with the local cloud's fixes (motopatches) applied.
+"""moto's server with the local cloud's fixes (motopatches) and the cost meter.
 
 Run as ``python -m infra.localcloud.motoserver -H 127.0.0.1 -p 4566``: the same
-arguments as ``python -m moto.server``.
+arguments as ``python -m moto.server``, and the same application served the same way
+(werkzeug, one thread per request), wrapped in the meter (``infra.cost.meter``) that
+counts the billable units of every request and serves them at ``/_sdp/meter``.
+``SDP_METER=0`` serves moto's application unwrapped.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import sys
+from typing import Any
 
 from infra.localcloud import motopatches
 
 
-def main() -> None:
-    motopatches.apply()
-    from moto.server import main as moto_main
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m infra.localcloud.motoserver")
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="which host to bind")
+    parser.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=int(os.environ.get("MOTO_PORT", "5000")),
+        help="port number to use for connections",
+    )
+    parser.add_argument("-r", "--reload", action="store_true", help="reload on a file change")
+    parser.add_argument("-s", "--ssl", action="store_true", help="serve HTTPS (adhoc cert)")
+    parser.add_argument("-c", "--ssl-cert", help="path to an SSL certificate")
+    parser.add_argument("-k", "--ssl-key", help="path to an SSL private key")
+    return parser.parse_args(argv)
 
-    moto_main(sys.argv[1:])
+
+def build_app(*, metered: bool = True) -> Any:
+    """moto's server application, wrapped in the meter unless `metered` is false."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # type: ignore[attr-defined]  # as moto's own server sets it
+    if not metered:
+        return app
+    from infra.cost.meter import Meter, MeterMiddleware
+    from infra.cost.motohooks import MotoTables, install_delivery_counters
+
+    meter = Meter(catalog=MotoTables())
+    install_delivery_counters(meter)
+    return MeterMiddleware(app, meter)
+
+
+def _exit(signum: int, frame: Any) -> None:
+    sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    motopatches.apply()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    try:
+        signal.signal(signal.SIGINT, _exit)
+        signal.signal(signal.SIGTERM, _exit)
+    except ValueError:  # not the main thread
+        pass
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    ssl_context: Any = None
+    if args.ssl_key and args.ssl_cert:
+        ssl_context = (args.ssl_cert, args.ssl_key)
+    elif args.ssl:
+        ssl_context = "adhoc"
+    run_simple(
+        args.host,
+        args.port,
+        build_app(metered=os.environ.get("SDP_METER", "1") != "0"),
+        threaded=True,
+        use_reloader=args.reload,
+        ssl_context=ssl_context,
+        request_handler=MotoRequestHandler,
+    )
 
 
 if __name__ == "__main__":

@@ -438,6 +438,7 @@ class Poller(threading.Thread):
         self._on_invoke = on_invoke
         self._stop_event = threading.Event()
         self.worker: Worker | None = None
+        self.busy = False
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -519,9 +520,13 @@ class Poller(threading.Thread):
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         assert self.worker is not None
         event = sqs_event(messages, self.mapping.queue_arn, self._region)
-        outcome, invocation = run_invocation(
-            self.worker, self.config, event, trace_header_of(messages), len(messages)
-        )
+        self.busy = True
+        try:
+            outcome, invocation = run_invocation(
+                self.worker, self.config, event, trace_header_of(messages), len(messages)
+            )
+        finally:
+            self.busy = False
         ids = [msg["MessageId"] for msg in messages]
         failed = failed_message_ids(outcome, ids, self.mapping.report_batch_item_failures)
         record_outcome(self._stats, outcome, len(messages), self.config.name)
@@ -631,6 +636,7 @@ class LambdaRuntime:
         concurrency: int = 1,
         concurrency_overrides: dict[str, int] | None = None,
         extra_env: dict[str, str] | None = None,
+        function_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self._lambda = lambda_client
         self._sqs_factory = sqs_factory
@@ -640,6 +646,8 @@ class LambdaRuntime:
         self._concurrency = concurrency
         self._overrides = dict(concurrency_overrides or {})
         self._extra_env = dict(extra_env or {})
+        # per function, applied over the template's variables (fault injection, tuning)
+        self.function_env = {k: dict(v) for k, v in (function_env or {}).items()}
         self._pollers: dict[str, list[Poller]] = {}  # stack name -> pollers
         self._functions: dict[str, tuple[FunctionConfig, FunctionStats, str]] = {}
         self._lock = threading.Lock()
@@ -725,6 +733,7 @@ class LambdaRuntime:
         env = lambda_environment(
             config, endpoint=self._endpoint, region=self._region, extra=self._extra_env
         )
+        env.update(self.function_env.get(config.name, {}))
         log_path = self._log_dir / f"{config.name}.log"
         return lambda: Worker(config, env, log_path)
 
@@ -812,14 +821,19 @@ class LambdaRuntime:
             and (function_name is None or p.config.name == function_name)
         ]
 
-    def kill_one_worker(self, function_name: str) -> int | None:
-        """Kill one live worker of a function (fault injection); returns its pid."""
+    def kill_one_worker(self, function_name: str, *, busy_only: bool = False) -> int | None:
+        """Kill one live worker of a function (fault injection); returns its pid.
+
+        With ``busy_only`` only a worker in the middle of an invocation is killed: its
+        batch is lost with it and comes back after the queue's visibility timeout."""
         with self._lock:
             pollers = [
                 p for ps in self._pollers.values() for p in ps if p.config.name == function_name
             ]
         for poller in pollers:
             worker = poller.worker
+            if busy_only and not poller.busy:
+                continue
             if worker is not None and worker.alive() and worker.pid:
                 pid = worker.pid
                 os.kill(pid, 9)

@@ -8,10 +8,9 @@ from typing import Any
 
 from aggregate_service.adapters import AggregateStore
 from aggregate_service.logic import unique_by_id
-from bus.config import BusConfig, ConfigError
+from bus.config import ConfigError
 from bus.consumer import Consumer
 from bus.packing import Output
-from bus.publisher import EventPublisher
 from observability.setup import for_service
 
 SERVICE = "aggregate"
@@ -23,9 +22,7 @@ def _runtime() -> tuple[Consumer, AggregateStore]:
     if not table:
         raise ConfigError("AGGREGATES_TABLE is not set")
     ttl_days = int(os.environ.get("MARKER_TTL_DAYS") or 15)
-    consumer = Consumer(
-        SERVICE, BusConfig.from_env(os.environ), EventPublisher(), for_service(SERVICE)
-    )
+    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
     return consumer, AggregateStore(table, marker_ttl_s=ttl_days * 86400)
 
 

@@ -6,10 +6,8 @@ import os
 from functools import cache
 from typing import Any
 
-from bus.config import BusConfig
 from bus.consumer import Consumer
 from bus.packing import Output
-from bus.publisher import EventPublisher
 from enrich_service.adapters import DynamoSegmentLookup
 from enrich_service.config import EnrichConfig
 from enrich_service.logic import enrich_records
@@ -21,9 +19,7 @@ SERVICE = "enrich"
 @cache
 def _runtime() -> tuple[Consumer, DynamoSegmentLookup]:
     config = EnrichConfig.from_env(os.environ)
-    consumer = Consumer(
-        SERVICE, BusConfig.from_env(os.environ), EventPublisher(), for_service(SERVICE)
-    )
+    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
     return consumer, DynamoSegmentLookup(
         config.reference_table, ttl_seconds=config.segment_cache_ttl_seconds
     )

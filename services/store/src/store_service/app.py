@@ -11,7 +11,6 @@ from typing import Any
 
 from bus.consumer import Consumer
 from bus.packing import Output
-from bus.publisher import EventPublisher
 from observability.setup import for_service
 from store_service import logic
 from store_service.adapters import DynamoBatchWriter, S3Archive
@@ -23,7 +22,7 @@ SERVICE = "store"
 @cache
 def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive]:
     config = StoreConfig.from_env(os.environ)
-    consumer = Consumer(SERVICE, config.bus, EventPublisher(), for_service(SERVICE))
+    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
     return config, consumer, DynamoBatchWriter(), S3Archive(config.archive_bucket)
 
 

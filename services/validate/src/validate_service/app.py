@@ -6,10 +6,8 @@ import os
 from functools import cache
 from typing import Any
 
-from bus.config import BusConfig
 from bus.consumer import Consumer
 from bus.packing import Output
-from bus.publisher import EventPublisher
 from observability.setup import for_service
 from validate_service.logic import split_valid
 
@@ -18,7 +16,7 @@ SERVICE = "validate"
 
 @cache
 def _consumer() -> Consumer:
-    return Consumer(SERVICE, BusConfig.from_env(os.environ), EventPublisher(), for_service(SERVICE))
+    return Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
 
 
 def validate_batch(envelope: Any) -> list[Output]:
