@@ -156,6 +156,12 @@ class Consumer:
         except (EnvelopeError, orjson.JSONDecodeError) as exc:
             self._reject_message(record, exc, result)
             return
+        if event.get("replay-name") and not envelope.metadata.replay_name:
+            # a replayed event: what it produces says so, downstream and in the archive
+            replayed = envelope.metadata.model_copy(
+                update={"replay_name": str(event["replay-name"])[:64]}
+            )
+            envelope = Envelope(replayed, envelope.data)
         meta = envelope.metadata
         if self.obs is not None:
             self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
@@ -234,6 +240,7 @@ class Consumer:
                         kind=kind,
                         error=items[0][1],
                         queue_arn=record["eventSourceARN"],
+                        message_id=record["messageId"],
                     )
                 )
         except Exception:

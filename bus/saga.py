@@ -58,7 +58,7 @@ class SagaConfig:
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> int:
     """Exponential backoff with full jitter, capped: uniform(0, min(cap, base * 2^(attempt-1)))."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    return int(round((rng or random).uniform(0, ceiling)))
+    return round((rng or random).uniform(0, ceiling))
 
 
 def execution_name(service: str, batch_id: str, attempt: int) -> str:
@@ -95,6 +95,7 @@ class Failure:
     kind: Kind
     error: BaseException
     queue_arn: str
+    message_id: str = ""  # the SQS message: the same for a duplicate delivery, new for a redrive
 
 
 class SagaStarter:
@@ -121,7 +122,13 @@ class SagaStarter:
             fixed_bytes=0,
         ):
             payload = self.saga_input(failure, list(failure.records[first:last]))
-            name = execution_name(failure.service, payload["retry_batch_id"], payload["attempt"])
+            # Names stay taken for 90 days: one per delivered message and failed subset, so a
+            # duplicate delivery starts nothing while a redrive or replay gets its own.
+            name = execution_name(
+                failure.service,
+                f"{failure.message_id}-{payload['retry_batch_id']}",
+                payload["attempt"],
+            )
             try:
                 self.client.start_execution(
                     stateMachineArn=self.config.state_machine_arn,

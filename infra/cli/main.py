@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.ops",
     "infra.cli.bench",
     "infra.templatecheck.cli",
+    "infra.ops.cli",
     "contracts.cli",
     "observability.cli",
 )

@@ -14,6 +14,9 @@ tests/unit/test_motopatches.py.
    Step Functions API from its executing backend, but CloudFormation creates state
    machines in the other one, so a state machine from a template "does not exist". The
    executing backend becomes the one CloudFormation writes to.
+3. ``Replay.replay_events`` replays the whole archive to every rule of the bus: the
+   replay's time window and ``Destination.FilterArns`` are ignored (moto 5.2.5). Both
+   are honoured, as EventBridge does.
 """
 
 from __future__ import annotations
@@ -118,6 +121,27 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         raise
 
 
+def replay_events(self: Any, archive: Any) -> None:
+    from moto.core.utils import unix_time
+    from moto.events.models import ReplayState, events_backends
+    from moto.moto_api._internal import mock_random
+
+    bus_name = self.destination["Arn"].split("/")[-1]
+    wanted = set(self.destination.get("FilterArns") or [])
+    start, end = float(self.event_start_time), float(self.event_end_time)
+    bus = events_backends[self.account_id][self.region].describe_event_bus(bus_name)
+    for event in archive.events:
+        if not start <= float(event["time"]) < end:
+            continue
+        for rule in bus.rules.values():
+            if wanted and rule.arn not in wanted:
+                continue
+            replayed: Any = {**event, "id": str(mock_random.uuid4()), "replay-name": self.name}
+            rule.send_to_targets(replayed, transform_input=False)
+    self.state = ReplayState.COMPLETED
+    self.end_time = unix_time()
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     global _APPLIED  # noqa: PLW0603 - patches are process-wide by nature
@@ -131,4 +155,8 @@ def apply() -> None:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
+
+    from moto.events.models import Replay
+
+    Replay.replay_events = replay_events  # type: ignore[method-assign]
     _APPLIED = True
