@@ -15,9 +15,18 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
     crashed = {r.name: r.error for r in results if r.error}
     assert not crashed, crashed
     names = {r.name for r in results}
-    assert {"validation_per_record", "compute_ceiling", "local_up", "hop_latency_p95",
-            "latency_p95_at_200_rps", "e2e_throughput", "peak_memory"} <= names
-    assert {f"cold_start_{s}" for s in ("ingest", "validate", "enrich", "store", "aggregate")} <= names
+    assert {
+        "validation_per_record",
+        "compute_ceiling",
+        "local_up",
+        "hop_latency_p95",
+        "latency_p95_at_200_rps",
+        "e2e_throughput",
+        "peak_memory",
+    } <= names
+    assert {
+        f"cold_start_{s}" for s in ("ingest", "validate", "enrich", "store", "aggregate")
+    } <= names
     for result in results:
         assert result.value is not None and result.value > 0, result
         if result.name != "peak_memory":

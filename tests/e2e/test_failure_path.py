@@ -23,15 +23,23 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, dict[str, Any]]]:
-    cloud = LocalCloud(port=free_port(), http_port=0, state_dir=tmp_path_factory.mktemp("faults"), **fault_setup())
+    cloud = LocalCloud(
+        port=free_port(), http_port=0, state_dir=tmp_path_factory.mktemp("faults"), **fault_setup()
+    )
     cloud.start()
-    report = run_demo(cloud, DemoOptions(records=2000, seed=21, poison_share=0.005, kill_worker="sdp-enrich",
-                                         timeout_s=300))
+    report = run_demo(
+        cloud,
+        DemoOptions(
+            records=2000, seed=21, poison_share=0.005, kill_worker="sdp-enrich", timeout_s=300
+        ),
+    )
     yield cloud, report
     cloud.stop()
 
 
-def test_nothing_lost_nothing_double_counted_under_faults(faulty: tuple[LocalCloud, dict[str, Any]]) -> None:
+def test_nothing_lost_nothing_double_counted_under_faults(
+    faulty: tuple[LocalCloud, dict[str, Any]],
+) -> None:
     _, report = faulty
     records = report["records"]
     assert report["killed_workers"] == ["sdp-enrich"]
@@ -50,7 +58,9 @@ def test_poison_records_are_listed_in_the_dlq(faulty: tuple[LocalCloud, dict[str
     assert all(letter.attempt == 4 and letter.error_kind == "unknown" for letter in letters)
 
 
-def test_saga_history_shows_the_waits_and_the_final_dlq_step(faulty: tuple[LocalCloud, dict[str, Any]]) -> None:
+def test_saga_history_shows_the_waits_and_the_final_dlq_step(
+    faulty: tuple[LocalCloud, dict[str, Any]],
+) -> None:
     cloud, _ = faulty
     sfn = cloud.client("stepfunctions")
     arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
@@ -59,7 +69,11 @@ def test_saga_history_shows_the_waits_and_the_final_dlq_step(faulty: tuple[Local
     for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
         arn_ = execution["executionArn"]
         history = sfn.get_execution_history(executionArn=arn_)["events"]
-        states[arn_] = {e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e}
+        states[arn_] = {
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        }
         attempts[arn_] = json.loads(sfn.describe_execution(executionArn=arn_)["input"])["attempt"]
         assert execution["status"] == "SUCCEEDED", execution["name"]
     retried = [a for a, s in states.items() if {"Backoff", "Redeliver"} <= s]
@@ -69,18 +83,21 @@ def test_saga_history_shows_the_waits_and_the_final_dlq_step(faulty: tuple[Local
     assert all(attempts[a] == 4 for a in dead)  # only after the last attempt
 
 
-def test_one_trace_survives_a_retry_through_the_saga(faulty: tuple[LocalCloud, dict[str, Any]]) -> None:
+def test_one_trace_survives_a_retry_through_the_saga(
+    faulty: tuple[LocalCloud, dict[str, Any]],
+) -> None:
     from observability.traces import get_trace, hops
 
     cloud, _ = faulty
     xray = cloud.client("xray")
     summaries = xray.get_trace_summaries(
-        StartTime=datetime.now(UTC) - timedelta(minutes=15), EndTime=datetime.now(UTC) + timedelta(minutes=1)
+        StartTime=datetime.now(UTC) - timedelta(minutes=15),
+        EndTime=datetime.now(UTC) + timedelta(minutes=1),
     )["TraceSummaries"]
     for summary in summaries:
         path = hops(get_trace(xray, summary["Id"]))
         enrich_visits = [i for i, name in enumerate(path) if name == "sdp-enrich"]
-        if len(enrich_visits) >= 2 and "sdp-store" in path[enrich_visits[1]:]:
+        if len(enrich_visits) >= 2 and "sdp-store" in path[enrich_visits[1] :]:
             assert path[0] in ("sdp-ingest-http", "sdp-ingest")
             return
     pytest.fail("no trace shows enrich twice (first attempt, retry) followed by store")
@@ -90,14 +107,21 @@ def test_redrive_after_the_poison_is_cured_stores_the_records_once(
     faulty: tuple[LocalCloud, dict[str, Any]],
 ) -> None:
     cloud, report = faulty
-    cured = {k: v for k, v in cloud.runtime.function_env["sdp-enrich"].items() if k != "FAULT_POISON_MARKER"}  # type: ignore[union-attr]
+    cured = {
+        k: v
+        for k, v in cloud.runtime.function_env["sdp-enrich"].items()
+        if k != "FAULT_POISON_MARKER"
+    }  # type: ignore[union-attr]
     cloud.set_function_env("sdp-enrich", cured)
     poison = set(report["poison_ids"])
     ddb = cloud.client("dynamodb")
 
     def markers() -> int:
         return sum(
-            "Item" in ddb.get_item(TableName="sdp-aggregates", Key={"pk": {"S": f"seen#{i}"}, "sk": {"S": "aggregate"}})
+            "Item"
+            in ddb.get_item(
+                TableName="sdp-aggregates", Key={"pk": {"S": f"seen#{i}"}, "sk": {"S": "aggregate"}}
+            )
             for i in poison
         )
 
@@ -108,7 +132,10 @@ def test_redrive_after_the_poison_is_cured_stores_the_records_once(
     while time.monotonic() < deadline and markers() < len(poison):
         time.sleep(0.5)
     assert markers() == len(poison)
-    stored = [ddb.get_item(TableName="sdp-records", Key={"pk": {"S": f"rec#{i}"}}).get("Item") for i in poison]
+    stored = [
+        ddb.get_item(TableName="sdp-records", Key={"pk": {"S": f"rec#{i}"}}).get("Item")
+        for i in poison
+    ]
     assert all(stored)
     # a second redrive finds nothing to move, and counts stay put
     assert redrive(cloud.client("sqs"), service="enrich").moved == 0

@@ -114,7 +114,7 @@ def per_record(**overrides: Any) -> dict[str, Any]:
     upr: dict[str, Any] = {
         "eventbridge_requests": 0.2,
         "eventbridge_chunks": 1.0,
-        "eventbridge_target_invocations": 0.5,
+        "eventbridge_target_invocations": 0.3,
         "sqs_requests": 3.0,
         "sqs_empty_receives": 1.0,
         "dynamodb_wru": 2.0,
@@ -141,7 +141,7 @@ def test_headroom_names_the_quota_that_binds_first() -> None:
     checks = {c["quota"]: c for c in projection["quotas"]}
     assert checks["eventbridge_putevents_requests_per_second"]["load"] == pytest.approx(2000)
     assert checks["eventbridge_putevents_requests_per_second"]["headroom"] == pytest.approx(5)
-    assert checks["eventbridge_target_invocations_per_second"]["load"] == pytest.approx(5000)
+    assert checks["eventbridge_target_invocations_per_second"]["load"] == pytest.approx(3000)
     assert checks["lambda_concurrent_executions"]["load"] == pytest.approx(50)  # 100/s x 0.5 s
     assert checks["dynamodb_item_write_units_per_second"]["load"] == pytest.approx(40)
     assert checks["sqs_standard_requests_per_second"]["headroom"] is None  # no limit

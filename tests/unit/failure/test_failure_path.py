@@ -105,22 +105,25 @@ def delivered(name: str) -> dict[str, Any]:
 
 
 class FakeSfn:
-    class exceptions:  # noqa: N801 - mirrors boto3's client.exceptions
+    class exceptions:
         class ExecutionAlreadyExists(Exception):
             pass
 
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
 
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:  # noqa: A002, N803
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         if name in self.started:
             raise self.exceptions.ExecutionAlreadyExists(name)
         self.started[name] = json.loads(input)
         return {"executionArn": f"{stateMachineArn}:{name}"}
 
 
-CONFIG = SagaConfig("arn:aws:states:us-east-1:123456789012:stateMachine:sdp-retry-saga",
-                    "https://sqs.us-east-1.amazonaws.com/123456789012/sdp-pipeline-dlq", "sdp-bus")
+CONFIG = SagaConfig(
+    "arn:aws:states:us-east-1:123456789012:stateMachine:sdp-retry-saga",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/sdp-pipeline-dlq",
+    "sdp-bus",
+)
 
 
 def failure(kind: str, records: list[dict[str, Any]] | None = None) -> Failure:
@@ -144,12 +147,17 @@ def test_saga_input_carries_a_valid_retry_a_dead_letter_and_an_announcement() ->
     assert payload["queue_url"].endswith("/sdp-enrich")
     retry = json.loads(payload["retry_body"])
     assert retry["detail"]["metadata"]["attempt"] == 2
-    assert Envelope.from_event(retry).metadata.record_count == len(retry["detail"]["data"]["records"])
+    assert Envelope.from_event(retry).metadata.record_count == len(
+        retry["detail"]["data"]["records"]
+    )
     dead = json.loads(payload["dead_letter_body"])
     assert set(dead) == {"service", "queue", "attempt", "error", "failed_at", "event"}
     assert dead["queue"] == "sdp-enrich" and dead["error"]["kind"] == "unknown"
-    announcement = {"detail-type": "RecordsDeadLettered", "source": "sdp.saga",
-                    "detail": json.loads(payload["dead_lettered_detail"])}
+    announcement = {
+        "detail-type": "RecordsDeadLettered",
+        "source": "sdp.saga",
+        "detail": json.loads(payload["dead_lettered_detail"]),
+    }
     assert Envelope.from_event(announcement).data["service"] == "enrich"
     assert len(json.dumps(payload)) < 256 * 1024
 
@@ -170,7 +178,11 @@ def test_big_failures_are_split_to_fit_the_saga_input_limit() -> None:
     sfn = FakeSfn()
     SagaStarter(CONFIG, sfn).start(failure("transient", records))  # type: ignore[arg-type]
     assert len(sfn.started) > 1
-    carried = [r["id"] for p in sfn.started.values() for r in json.loads(p["retry_body"])["detail"]["data"]["records"]]
+    carried = [
+        r["id"]
+        for p in sfn.started.values()
+        for r in json.loads(p["retry_body"])["detail"]["data"]["records"]
+    ]
     assert sorted(carried) == sorted(r["id"] for r in records)
     assert all(len(json.dumps(p)) < 256 * 1024 for p in sfn.started.values())
 
