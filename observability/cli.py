@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.cli.common import CliError, add_json_flag, emit_json
-from infra.cli.localstate import running_instance
+from infra.cli.localstate import running_instance, state_dir
 from infra.localcloud.cloud import local_client
+from observability.tracefile import EXPORT_NAME, ExportedXRay
 from observability.traces import (
     TraceNotFoundError,
     TraceSummary,
@@ -105,9 +107,21 @@ def xray_client(args: argparse.Namespace) -> tuple[XRayClient, str]:
             return boto3.session.Session().client("xray"), "AWS"
         except BotoCoreError as exc:
             raise CliError(f"cannot use the AWS configuration: {exc}") from exc
-    endpoint = (
-        args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or running_instance()["endpoint"]
-    )
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return local_client("xray", endpoint), endpoint
+    try:
+        endpoint = running_instance()["endpoint"]
+    except CliError:
+        export = state_dir() / EXPORT_NAME
+        if not export.exists():
+            raise
+        # the local cloud is gone; the last demo run left its trace behind
+        print(
+            f"(no local cloud running: reading the last demo run's traces, {export})",
+            file=sys.stderr,
+        )
+        return ExportedXRay(export), str(export)  # type: ignore[return-value]
     return local_client("xray", endpoint), endpoint
 
 

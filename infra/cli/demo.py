@@ -102,6 +102,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = run_demo(cloud, options)
         report["local_up_seconds"] = round(up.seconds_total, 2)
         trace = _trace(cloud, report.get("trace_id"))
+        if trace is not None:
+            from observability.tracefile import EXPORT_NAME, export_traces
+
+            export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
         report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
         if args.json:
             emit_json(report)
