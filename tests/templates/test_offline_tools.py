@@ -66,11 +66,10 @@ def tools() -> tuple[Path, Path]:
 def offline(tools: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> OfflineRun:
     sam, _ = tools
     base = tmp_path_factory.mktemp("templatecheck")
-    templates = {
-        "platform": PLATFORM,
-        BUILT_SERVICE: ROOT / "services" / BUILT_SERVICE / "template.yaml",
+    templates = {"platform": PLATFORM} | {
+        service: ROOT / "services" / service / "template.yaml" for service in SERVICES
     }
-    with ThreadPoolExecutor(max_workers=1 + len(templates)) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         lint = pool.submit(runner.run)
         builds = {n: pool.submit(_sam_build, sam, t, base / n) for n, t in templates.items()}
         return OfflineRun(
@@ -131,6 +130,16 @@ def test_platform_build_produces_the_layer(offline: OfflineRun) -> None:
     assert layer.unloadable_binaries(python) == []
     size = sum(p.stat().st_size for p in python.rglob("*") if p.is_file())
     assert size < 200 * 2**20, f"layer is {size / 2**20:.0f} MiB; Lambda allows 250 MiB unzipped"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_builds_with_sam(offline: OfflineRun, service: str) -> None:
+    _check_build(offline.builds[service])
+    built = offline.build_dirs[service]
+    functions = [p for p in built.iterdir() if p.is_dir()]
+    assert functions, f"sam build of {service} produced no function"
+    for function in functions:
+        assert {p.name for p in function.iterdir()} == {f"{service}_service"}
 
 
 def test_service_build_holds_only_the_service_code(offline: OfflineRun) -> None:
