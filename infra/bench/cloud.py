@@ -204,6 +204,15 @@ def bench_throughput(
             error=None if ok else "a run lost or double-counted records",
         ),
         Result(
+            name="cost_per_million_records",
+            value=round(report["cost"]["usd_per_million_records"], 3),
+            unit="USD",
+            baseline=round(base["cost"]["usd_per_million_records"], 3),
+            baseline_label=f"batch size 1, {baseline_records} records",
+            target="<= 1.00",
+            details={"by_service": report["cost"]["by_service"]},
+        ),
+        Result(
             name="peak_memory",
             value=round(peak_mb),
             unit="MB",

@@ -4,6 +4,7 @@ services, and a report that exits 0 only if nothing was lost or double-counted."
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -131,7 +132,9 @@ def fault_setup() -> dict[str, Any]:
     from infra.localcloud.deploy import discover_stacks
 
     stacks = [
-        dataclasses.replace(s, parameters={"TimeoutSeconds": "5", "VisibilityTimeoutSeconds": "10"})
+        dataclasses.replace(
+            s, parameters={"TimeoutSeconds": "30", "VisibilityTimeoutSeconds": "35"}
+        )
         if s.service == "enrich"
         else s
         for s in discover_stacks()
@@ -189,8 +192,10 @@ def _write_html(report: dict[str, Any], trace: Any, directory: Path) -> Path:
         "trace": to_json(trace) if trace is not None else None,
     }
     if report.get("cost"):
-        html_report["cost"] = report["cost"]
+        html_report["cost"] = report["cost"]["by_service"]
     directory.mkdir(parents=True, exist_ok=True)
+    # the full report as data, for `sdp cost` and anyone comparing runs
+    (directory / f"demo-{stamp}.json").write_text(json.dumps(report, default=str, indent=1))
     return render_run_report(html_report, directory / f"demo-{stamp}.html")
 
 

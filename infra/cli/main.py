@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cli.bench",
     "infra.templatecheck.cli",
     "infra.ops.cli",
+    "infra.cost.cli",
     "contracts.cli",
     "observability.cli",
 )

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=cmd_cost)
 
 
-def newest_report(directory: Path = REPORTS) -> Path:
+def newest_report(directory: Path | None = None) -> Path:
+    directory = directory if directory is not None else REPORTS
     found = sorted(directory.glob("demo-*.json"), key=lambda p: (p.stat().st_mtime, p.name))
     if not found:
         raise CliError(

@@ -4,9 +4,9 @@ items as stored before and after it.
 On-demand DynamoDB bills write request units (WRU) and read request units (RRU):
 
 * a write costs 1 WRU per KB of the larger of the item before and after it (a delete:
-  the item deleted), at least 1; a failed conditional write costs the same for the
-  item as it stands; a transactional write costs twice, and a transaction cancelled
-  by a condition still consumes its units;
+  the item deleted), at least 1; a failed conditional write costs the item as it
+  stands (at least 1); a transactional write costs twice, and a transaction cancelled
+  by a condition still consumes, for each of its items as it stands;
 * a write also writes each secondary index the item is (or was) in: 1 write of the
   projected entry when the item enters, leaves or changes in the index, 2 when its
   index key changes;
@@ -168,9 +168,10 @@ def write_call_units(
     transactional = action == "TransactWriteItems"
     if status != 200:
         if error.endswith(("ConditionalCheckFailedException", "TransactionCanceledException")):
-            for op in ops:  # evaluated, nothing written
-                size = max(item_size(op.before), item_size(op.attrs) if op.kind == "Put" else 0)
-                units.add(op.table, wru=write_units(size, transactional=transactional))
+            for op in ops:  # evaluated, nothing written: the existing item's size
+                units.add(
+                    op.table, wru=write_units(item_size(op.before), transactional=transactional)
+                )
             if ops:
                 units.add(ops[0].table, conditional_failures=1)
         return units

@@ -206,7 +206,10 @@ class Meter:
         )
 
     def prepare(self, call: Call) -> None:
-        """Before the request is served: the items a DynamoDB write will change."""
+        """Before the request is served: a query-protocol action, and the items a
+        DynamoDB write will change."""
+        if call.service == "sqs" and not call.action and call.body[:1] not in (b"{", b""):
+            call.action = call.form().get("Action", "")
         if call.service != "dynamodb" or call.action not in dynamo.WRITE_ACTIONS:
             return
         call.ops = dynamo.write_ops(call.action, call.json())

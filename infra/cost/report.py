@@ -423,7 +423,7 @@ def quota_checks(
         if quota is None:
             continue
         limit = quota.get("value")
-        headroom = (limit / load if load else float("inf")) if limit else None
+        headroom = limit / load if limit and load else None  # None: no limit, or no load
         exceeded = limit is not None and load > limit
         checks.append(
             {
@@ -484,9 +484,7 @@ def format_projection(projection: Mapping[str, Any]) -> str:
     for check in projection["quotas"]:
         limit = f"{check['limit']:,.0f}" if check["limit"] else "none"
         headroom = check["headroom"]
-        mark = (
-            "n/a" if headroom is None else ("∞" if headroom == float("inf") else f"{headroom:.2f}x")
-        )
+        mark = "n/a" if headroom is None else f"{headroom:.2f}x"
         flag = "  EXCEEDED" if check["exceeded"] else ""
         out.append(f"  {check['label']:<{width}}{check['load']:>12,.1f}{limit:>10}{mark:>10}{flag}")
     binding = projection["binds_first"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from infra.cost.lambda_meter import LambdaMeter
 from infra.localcloud.deploy import (
     REPO_ROOT,
     DeployedStack,
@@ -146,6 +147,7 @@ class LocalCloud:
                 function_env=self.function_env,
             )
             self.runtime.hooks.append(self._trace_invocation)
+            self.runtime.hooks.append(LambdaMeter())
             for deployed in self.deployed.values():
                 self.runtime.start_stack(deployed)
             if self.http_port is not None and self.http_routes():

@@ -18,15 +18,28 @@ HOPS = ["sdp-ingest-http", "sdp-validate", "sdp-enrich", "sdp-store", "sdp-aggre
 
 def segment(name: str, index: int) -> dict[str, Any]:
     start = 1_795_000_000.0 + index * 0.1
-    document = {"id": f"{index:016x}", "trace_id": TRACE_ID, "name": name, "start_time": start,
-                "end_time": start + 0.05, "origin": "AWS::Lambda::Function"}
+    document = {
+        "id": f"{index:016x}",
+        "trace_id": TRACE_ID,
+        "name": name,
+        "start_time": start,
+        "end_time": start + 0.05,
+        "origin": "AWS::Lambda::Function",
+    }
     return {"Id": document["id"], "Document": json.dumps(document)}
 
 
 class FakeXRay:
-    def batch_get_traces(self, TraceIds: list[str]) -> dict[str, Any]:  # noqa: N803
-        return {"Traces": [{"Id": TRACE_ID, "Duration": 0.45,
-                            "Segments": [segment(n, i) for i, n in enumerate(HOPS)]}]}
+    def batch_get_traces(self, TraceIds: list[str]) -> dict[str, Any]:
+        return {
+            "Traces": [
+                {
+                    "Id": TRACE_ID,
+                    "Duration": 0.45,
+                    "Segments": [segment(n, i) for i, n in enumerate(HOPS)],
+                }
+            ]
+        }
 
 
 def test_an_exported_trace_reads_back_through_the_same_api(tmp_path: Path) -> None:
