@@ -178,7 +178,7 @@ def test_snapshot_of_the_whole_cloud_and_reset(cloud: LocalCloud) -> None:
         Entries=[{"Source": "app.cost-test", "DetailType": "P", "Detail": "{}"}]
     )
     units = diff(before, units_snapshot(cloud))
-    assert units["lambda_metered"] is False  # no LambdaMeter on this cloud's runtime
+    assert units["lambda_metered"] is True  # LocalCloud meters its runtime's invocations
     assert units["server"]["eventbridge"]["put_events"]["chunks"] == 1
     assert units["seconds"] > 0
     assert "stepfunctions" in before and "http_api" in before
