@@ -198,38 +198,36 @@ class Generator:
         elif kind == "unknown_version":
             bad["version"] = 99
         elif kind == "bad_currency":
-            bad.update(type="Purchase", version=1, order_id="o-x", amount=5.0, currency="euro")
-            for key in (
-                "url",
-                "referrer",
-                "title",
-                "element_id",
-                "element_text",
-                "method",
-                "plan",
-                "duration_ms",
-                "scroll_depth",
-            ):
-                bad.pop(key, None)
+            bad = _as_purchase(bad, amount=5.0, currency="euro")
         elif kind == "extra_property":
             bad["favourite_colour"] = "teal"
         elif kind == "bad_timestamp":
             bad["occurred_at"] = "yesterday at noon"
         else:
-            bad.update(type="Purchase", version=1, order_id="o-y", amount=-3.0, currency="EUR")
-            for key in (
-                "url",
-                "referrer",
-                "title",
-                "element_id",
-                "element_text",
-                "method",
-                "plan",
-                "duration_ms",
-                "scroll_depth",
-            ):
-                bad.pop(key, None)
+            bad = _as_purchase(bad, amount=-3.0, currency="EUR")
         return bad
+
+
+# Fields of the other record types, left out when a record is turned into a Purchase.
+NON_PURCHASE_FIELDS = (
+    "url",
+    "referrer",
+    "title",
+    "element_id",
+    "element_text",
+    "method",
+    "plan",
+    "duration_ms",
+    "scroll_depth",
+)
+
+
+def _as_purchase(record: dict[str, Any], *, amount: float, currency: str) -> dict[str, Any]:
+    purchase = {k: v for k, v in record.items() if k not in NON_PURCHASE_FIELDS}
+    purchase.update(
+        type="Purchase", version=1, order_id=f"o-{record['id']}", amount=amount, currency=currency
+    )
+    return purchase
 
 
 POISON_MARKER = "poison"

@@ -1,4 +1,5 @@
-"""Unit tier of the validate service: no network, event fixtures, a recording publisher."""
+"""Shared by every service's unit tests: no network, the service's event fixtures, and a
+recording publisher that checks everything published against its contract."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest_socket
 
 from tests.unit.bus.contract_check import RecordingPublisher
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+SERVICES = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +24,11 @@ def _no_network() -> Iterator[None]:
 
 
 @pytest.fixture
-def load_event() -> Callable[[str], Any]:
-    """An event fixture of services/validate/events, by file name."""
-    return lambda name: json.loads((EVENTS / name).read_text())
+def load_event(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """An event fixture of the test's own service (services/<name>/events), by file name."""
+    service = Path(request.path).resolve().relative_to(SERVICES).parts[0]
+    events = SERVICES / service / "events"
+    return lambda name: json.loads((events / name).read_text())
 
 
 @pytest.fixture
