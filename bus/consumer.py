@@ -42,6 +42,61 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failures]}
 
 
+@dataclass
+class Delivery:
+    """One SQS message: the event as delivered, its envelope (without the records that
+    fault injection set aside), all its records, and the injected failures."""
+
+    record: dict[str, Any]
+    event: dict[str, Any]
+    envelope: Any
+    records: Any
+    injected: list[tuple[Any, Exception]]
+
+
+def _mergeable(envelope: Any) -> bool:
+    return bool(envelope.data) and all(isinstance(v, list) for v in envelope.data.values())
+
+
+def merge_groups(deliveries: list[Delivery], max_records: int) -> list[list[Delivery]]:
+    """Deliveries that can be handled as one: same contract, version and replay, data of
+    lists only, at most ``max_records`` records together. The rest stay alone."""
+    groups: list[list[Delivery]] = []
+    open_groups: dict[tuple[Any, ...], list[Delivery]] = {}
+    for d in deliveries:
+        meta = d.envelope.metadata
+        if not _mergeable(d.envelope):
+            groups.append([d])
+            continue
+        key = (meta.contract, meta.version, meta.replay_name, tuple(sorted(d.envelope.data)))
+        current = open_groups.get(key)
+        size = sum(x.envelope.metadata.record_count for x in current) if current else 0
+        if current is not None and size + meta.record_count <= max_records:
+            current.append(d)
+        else:
+            current = [d]
+            open_groups[key] = current
+            groups.append(current)
+    return groups
+
+
+def merged(group: list[Delivery]) -> Any:
+    """One envelope for a group: the first one's metadata (its batch id and trace carry
+    on), the lists of every member concatenated."""
+    from contracts.envelope import Envelope
+
+    first = group[0].envelope
+    if len(group) == 1:
+        return first
+    data: dict[str, list[Any]] = {key: [] for key in first.data}
+    for d in group:
+        for key, values in d.envelope.data.items():
+            data[key].extend(values)
+    count = sum(len(v) for v in data.values())
+    metadata = first.metadata.model_copy(update={"record_count": count})
+    return Envelope(metadata, data)
+
+
 class Consumer:
     """Shared by every service's handler; one per execution environment."""
 
@@ -140,46 +195,60 @@ class Consumer:
 
     # -- the SQS loop ---------------------------------------------------------------------
     def handle_sqs_batch(self, event: dict[str, Any], handle: Handler) -> dict[str, Any]:
+        """Handle an SQS batch. Compatible envelopes (same contract and version, data made
+        of lists) are merged into one handler call and published together: each hop then
+        emits fewer, larger events, which is what keeps the bus and the next hop's fixed
+        cost per event low when traffic arrives in many small batches."""
         result = BatchResult()
-        for record in event.get("Records", []):
-            self._handle_message(record, handle, result)
+        deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
+        for group in merge_groups(deliveries, self.config.max_records_per_event):
+            self._handle_group(group, handle, result)
         self._emit_metrics(result)
         return result.response()
 
-    def _handle_message(self, record: dict[str, Any], handle: Handler, result: BatchResult) -> None:
+    def _parse(self, record: dict[str, Any], result: BatchResult) -> Delivery | None:
         from contracts.envelope import Envelope, EnvelopeError
 
-        message_id = record["messageId"]
         try:
             event = orjson.loads(record["body"])
             envelope = Envelope.from_event(event)
         except (EnvelopeError, orjson.JSONDecodeError) as exc:
             self._reject_message(record, exc, result)
-            return
+            return None
         if event.get("replay-name") and not envelope.metadata.replay_name:
             # a replayed event: what it produces says so, downstream and in the archive
             replayed = envelope.metadata.model_copy(
                 update={"replay_name": str(event["replay-name"])[:64]}
             )
             envelope = Envelope(replayed, envelope.data)
-        meta = envelope.metadata
-        if self.obs is not None:
-            self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
         records = envelope.data.get("records")
         injected: list[tuple[Any, Exception]] = []
         if self.faults.active and isinstance(records, list):
-            kept, injected = self.faults.split(records, meta.attempt)
-            envelope = Envelope(meta, {**envelope.data, "records": kept})
+            kept, injected = self.faults.split(records, envelope.metadata.attempt)
+            envelope = Envelope(envelope.metadata, {**envelope.data, "records": kept})
+        return Delivery(record, event, envelope, records, injected)
+
+    def _handle_group(self, group: list[Delivery], handle: Handler, result: BatchResult) -> None:
+        envelope = merged(group)
+        meta = envelope.metadata
+        if self.obs is not None:
+            self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
         started = time.perf_counter()
         try:
             with self._span(meta):
                 outputs = handle(envelope)
                 published = self.publish(outputs, parent=envelope)
         except Exception as exc:  # classified: retried through the saga, or by the queue
-            self._failed(record, event, records, exc, result)
+            if len(group) > 1:
+                # isolate: one bad message must not spend the other messages' attempts
+                for d in group:
+                    self._handle_group([d], handle, result)
+                return
+            self._failed(group[0].record, group[0].event, group[0].records, exc, result)
             return
-        if injected and not self._to_saga(record, event, injected, result):
-            result.failures.append(message_id)  # the queue redelivers; effects are idempotent
+        for d in group:
+            if d.injected and not self._to_saga(d.record, d.event, d.injected, result):
+                result.failures.append(d.record["messageId"])  # redelivered; effects idempotent
         result.records_in += meta.record_count
         for contract, count in published.items():
             result.records_out[contract] = result.records_out.get(contract, 0) + count
@@ -188,9 +257,10 @@ class Consumer:
                 "batch handled",
                 extra={
                     "batch_id": meta.batch_id,
+                    "messages": len(group),
                     "records_in": meta.record_count,
                     "published": published,
-                    "to_saga": len(injected),
+                    "to_saga": sum(len(d.injected) for d in group),
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )

@@ -182,7 +182,7 @@ def test_handle_sqs_batch_reports_only_failed_messages() -> None:
     c = consumer(publisher=publisher)
 
     def handle(envelope: Envelope) -> list[Output]:
-        if envelope.data["records"][0]["id"] == "pv-000002":
+        if any(r["id"] == "pv-000002" for r in envelope.data["records"]):
             raise RuntimeError("downstream unavailable")
         return [Output("RecordsValidated", envelope.data["records"])]
 
@@ -215,3 +215,22 @@ def test_a_rejection_that_cannot_be_published_is_left_to_the_queue() -> None:
     assert c.handle_sqs_batch(event, lambda env: []) == {
         "batchItemFailures": [{"itemIdentifier": "m-1"}]
     }
+
+
+def test_compatible_messages_are_handled_and_published_together() -> None:
+    publisher = RecordingPublisher()
+    c = consumer(publisher=publisher)
+    calls: list[int] = []
+
+    def handle(envelope: Envelope) -> list[Output]:
+        calls.append(len(envelope.data["records"]))
+        return [Output("RecordsValidated", envelope.data["records"])]
+
+    event = {"Records": [ingested_message([validated(i, pad=0)], f"m-{i}") for i in range(1, 6)]}
+    assert c.handle_sqs_batch(event, handle) == {"batchItemFailures": []}
+    assert calls == [5]  # one handler call for the five messages
+    envelopes = publisher.envelopes()
+    assert len(envelopes) == 1 and envelopes[0].metadata.record_count == 5
+    assert [r["id"] for r in publisher.items("RecordsValidated")] == [
+        f"pv-00000{i}" for i in range(1, 6)
+    ]
