@@ -789,6 +789,9 @@ class LambdaRuntime:
     def stop(self) -> None:
         with self._lock:
             names = list(self._pollers)
+            everyone = [p for ps in self._pollers.values() for p in ps]
+        for poller in everyone:  # all of them at once: their long polls end together
+            poller.stop()
         for name in names:
             self.stop_stack(name)
 
