@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.cli.common import CliError, add_json_flag, emit_json
+from infra.cli.common import CliError, add_json_flag, emit_json, parse_time
 from infra.cli.localstate import running_instance, state_dir
 from infra.localcloud.cloud import local_client
 from observability.tracefile import EXPORT_NAME, ExportedXRay
@@ -29,9 +28,6 @@ from observability.traces import (
 
 if TYPE_CHECKING:
     from mypy_boto3_xray import XRayClient
-
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,10 +63,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def parse_since(text: str) -> timedelta:
-    match = DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30s, 15m, 1h or 2d")
-    return timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    """An age (`15m`, `1h30m`, `2d`) or a moment (ISO 8601), as how far back to look."""
+    now = datetime.now(UTC)
+    try:
+        return now - parse_time(text, now=now, flag="--since")
+    except CliError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DEFAULT_PORT = 4566
@@ -62,3 +64,27 @@ def client_for(service: str, endpoint: str | None) -> Any:
     from infra.localcloud.cloud import local_client
 
     return local_client(service, endpoint)
+
+
+_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"^(?:\d+[smhdw])+$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+TIME_HELP = "ISO 8601 time (UTC unless it has an offset), `now`, or a duration ago: 15m, 2h, 1h30m"
+
+
+def parse_time(text: str, *, now: datetime | None = None, flag: str = "time") -> datetime:
+    """`15m` (15 minutes ago), `1h30m`, `2d`, `now`, or an ISO 8601 time → an aware UTC time."""
+    now = now or datetime.now(UTC)
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    if _DURATION.match(value):
+        ago = timedelta()
+        for amount, unit in _PART.findall(value):
+            ago += timedelta(**{_UNITS[unit]: int(amount)})
+        return now - ago
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{flag} {text!r}: {TIME_HELP}") from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,32 +10,20 @@ from typing import Any
 import orjson
 
 from infra.cli.common import (
-    CliError,
     add_json_flag,
     add_target_flags,
     client_for,
     emit_json,
+    parse_time,
     resolve_endpoint,
 )
 
 RECORD_TYPES = ("PageView", "Click", "Purchase", "SignUp")
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """`15m`, `2h`, `7d`, or an ISO 8601 time → the moment it names (UTC)."""
-    now = now or datetime.now(UTC)
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(
-            f"--since {text!r}: use a duration like 15m, 2h, 7d or an ISO 8601 time"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """`15m`, `2h`, `7d`, `1h30m`, `now` or an ISO 8601 time → the moment it names (UTC)."""
+    return parse_time(text, now=now, flag="--since")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

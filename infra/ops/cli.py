@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.cli.common import (
+    TIME_HELP,
     CliError,
     add_json_flag,
     add_target_flags,
     client_for,
     emit_json,
+    parse_time,
     resolve_endpoint,
 )
 from infra.ops.common import PIPELINE_DLQ, SERVICES, OpsError
-
-_PART = re.compile(r"(\d+)([smhdw])")
-_DURATION = re.compile(r"^(?:\d+[smhdw])+$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-TIME_HELP = "ISO 8601 time (UTC unless it has an offset), `now`, or a duration ago: 15m, 2h, 1h30m"
-
-
-def parse_time(text: str, *, now: datetime | None = None, flag: str = "time") -> datetime:
-    """`15m` (15 minutes ago), `1h30m`, `2d`, `now`, or an ISO 8601 time → an aware UTC time."""
-    now = now or datetime.now(UTC)
-    value = text.strip().lower()
-    if value == "now":
-        return now
-    if _DURATION.match(value):
-        ago = timedelta()
-        for amount, unit in _PART.findall(value):
-            ago += timedelta(**{_UNITS[unit]: int(amount)})
-        return now - ago
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise CliError(f"{flag} {text!r}: {TIME_HELP}") from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _service(value: str | None) -> str | None:
