@@ -17,7 +17,7 @@ SERVICES  := ingest validate enrich store aggregate
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: help setup tools run test test-unit test-integration lint lint-py lint-templates \
+.PHONY: help setup tools chromium run test test-unit test-integration lint lint-py lint-templates \
         bench local-up contracts-check bindings clean $(addprefix deploy-,$(SERVICES)) \
         $(addprefix test-,$(SERVICES))
 
@@ -52,7 +52,20 @@ tools: $(SAM) $(CHECKOV) ## isolated environments for aws-sam-cli and checkov
 run: $(STAMP) ## the main job: local cloud up, workload through every service, report
 	$(SDP) demo
 
-test: $(STAMP) tools ## every test: unit, contract, integration, end-to-end, template checks
+# Headless Chromium renders the HTML run report in a test: Debian's package, installed
+# here when missing (as root, with apt), otherwise a loud error saying what to install.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium (headless HTML report test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "error: the HTML report test needs headless Chromium: install Debian's chromium package" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: $(STAMP) tools chromium ## every test: unit, contract, integration, end-to-end, template checks
 	SDP_SAM=$(abspath $(SAM)) SDP_CHECKOV=$(abspath $(CHECKOV)) $(VPY) -m pytest
 
 test-unit: $(STAMP) ## unit and contract tests only (no local cloud)
