@@ -14,13 +14,30 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import secrets
 import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+# one definition of X-Ray ids (bus.tracecontext), re-exported for the collector's callers
+from bus.tracecontext import new_segment_id, new_trace_id
+
+__all__ = [
+    "LAMBDA_FUNCTION_ORIGIN",
+    "Counters",
+    "Forwarder",
+    "MalformedDatagramError",
+    "TraceHeader",
+    "XRayCollector",
+    "format_trace_header",
+    "invocation_document",
+    "new_segment_id",
+    "new_trace_id",
+    "parse_datagram",
+    "parse_trace_header",
+]
 
 if TYPE_CHECKING:
     from mypy_boto3_xray import XRayClient
@@ -48,17 +65,6 @@ class TraceHeader(TypedDict):
     root: str | None
     parent: str | None
     sampled: bool | None
-
-
-def new_trace_id(now: float | None = None) -> str:
-    """X-Ray's id format embeds the start epoch, which the service uses to place the
-    trace in time; the random part keeps ids unique across workers."""
-    epoch = int(time.time() if now is None else now)
-    return f"1-{epoch:08x}-{secrets.token_hex(12)}"
-
-
-def new_segment_id() -> str:
-    return secrets.token_hex(8)
 
 
 def parse_trace_header(header: str | None) -> TraceHeader:
