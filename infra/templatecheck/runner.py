@@ -333,6 +333,10 @@ def run_checkov(templates: dict[str, Path], checkov: Path, env: dict[str, str]) 
             resource = str(item.get("resource", "-")).rsplit(".", 1)[-1]
             lines = item.get("file_line_range") or []
             where = f" (lines {lines[0]}-{lines[1]})" if len(lines) == 2 else ""
+            # the keys the check looked at (for CKV_AWS_45, the variable it took for a secret)
+            keys = (item.get("check_result") or {}).get("evaluated_keys") or []
+            if keys:
+                where += f" [{', '.join(str(k) for k in keys)}]"
             found.append(
                 Reported(
                     template,

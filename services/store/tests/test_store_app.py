@@ -14,6 +14,7 @@ import pytest
 from store_service import app
 from store_service.adapters import DynamoBatchWriter, S3Archive
 from store_service.config import StoreConfig
+from store_service.logic import decode_doc
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
@@ -75,7 +76,7 @@ def by_type_and_day(aws: SimpleNamespace, gsi1pk: str, **between: str) -> list[s
         KeyConditionExpression=condition,
         ExpressionAttributeValues=values,
     )["Items"]
-    return [json.loads(i["doc"]["S"])["id"] for i in items]
+    return [decode_doc(i)["id"] for i in items]
 
 
 @pytest.mark.parametrize("name", ["sqs-records-enriched.json", "sqs-records-rejected.json"])
@@ -102,7 +103,7 @@ def test_enriched_records_are_stored_archived_and_announced(
         got = aws.dynamodb.get_item(
             TableName=aws.records_table, Key={"pk": {"S": f"rec#{record['id']}"}}
         )
-        assert json.loads(got["Item"]["doc"]["S"]) == record
+        assert decode_doc(got["Item"]) == record
     # readable by type and day
     assert sorted(by_type_and_day(aws, "PageView#2025-03-14")) == sorted(
         r["id"] for r in records if r["type"] == "PageView"

@@ -13,13 +13,27 @@ import pytest
 from store_service.logic import (
     MAX_KEPT_RECORD_BYTES,
     archive_objects,
+    decode_doc,
     dedupe_by_id,
     dedupe_items,
     record_item,
     rejected_item,
 )
 
+from infra.cost.units import item_size
+
 STORED_AT = "2025-03-14T10:00:06.001Z"
+DEMO_SIGNUP = (
+    '{"id":"demo-20261127T065344-r-0000000","type":"SignUp","version":1,'
+    '"occurred_at":"2026-11-27T06:53:44.512Z","user_id":"u-00019","session_id":"s-u-00019-3",'
+    '"user_agent":"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like '
+    'Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36","ip":"151.189.204.113","method":"email",'
+    '"plan":"pro","received_at":"2026-11-27T06:53:44.527Z","source":"http","enrichment":'
+    '{"device":{"type":"mobile","family":"Pixel 8","brand":"Google","model":"Pixel 8"},'
+    '"browser":{"family":"Chrome Mobile","version":"124.0"},"os":{"family":"Android",'
+    '"version":"14"},"country":"DE","segment":"enterprise","partitions":{"dt":"2026-11-27",'
+    '"hour":"06","minute":"2026-11-27T06:53"}}}'
+)
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 
 
@@ -73,6 +87,14 @@ def instant(timestamp: str) -> datetime:
 # -- record_item -----------------------------------------------------------------------------------
 
 
+def test_a_record_item_is_one_write_unit() -> None:
+    record = json.loads(DEMO_SIGNUP)  # an enriched record as `sdp demo` produces them
+    item = record_item(record, STORED_AT)
+    # DynamoDB bills a write per started KB: the document and the keys fit in one
+    assert item_size(item) <= 1024
+    assert decode_doc(item) == record
+
+
 def test_record_item_keys() -> None:
     item = record_item(A, STORED_AT)
     assert item["pk"] == {"S": "rec#pv-a"}
@@ -83,20 +105,16 @@ def test_record_item_keys() -> None:
 
 def test_record_item_attributes() -> None:
     item = record_item(A, STORED_AT)
-    assert json.loads(item["doc"]["S"]) == A
+    assert decode_doc(item) == A
     assert item["type"] == {"S": "PageView"}
-    assert item["version"] == {"N": "2"}
     assert item["stored_at"] == {"S": STORED_AT}
-    assert item["user_id"] == {"S": "u-1001"}
-    assert item["session_id"] == {"S": "s-7f3a9c"}
-    assert item["country"] == {"S": "DE"}
-    assert item["segment"] == {"S": "returning"}
+    # the record's fields are in the document only (not copied into attributes)
+    assert set(item) == {"pk", "gsi1pk", "gsi1sk", "type", "stored_at", "doc"}
 
 
-def test_record_item_leaves_out_unknown_country_and_segment() -> None:
+def test_a_record_without_country_or_segment() -> None:
     item = record_item(C, STORED_AT)
-    assert "country" not in item
-    assert "segment" not in item
+    assert decode_doc(item)["enrichment"]["country"] is None
     assert item["gsi1pk"] == {"S": "Purchase#2025-03-15"}
 
 
