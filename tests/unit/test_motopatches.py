@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -104,3 +105,150 @@ def test_only_touched_items_are_backed_up(ddb: Any, monkeypatch: pytest.MonkeyPa
     # one attribute map per touched item; moto as released copies the whole table per item
     assert len(copied) == 10
     assert all(isinstance(value, dict) and set(value) == {"pk"} for value in copied)
+
+
+# -- 4. delivering events without a JSON round trip per rule and per target ---------------
+
+
+def moto_event(**detail: Any) -> dict[str, Any]:
+    """An event as moto's put_events builds it before matching rules."""
+    return {
+        "version": "0",
+        "id": "5e9f3c1a-0d0c-4c2b-9a57-1b2c3d4e5f60",
+        "detail-type": "RecordsValidated",
+        "source": "sdp.validate",
+        "account": "123456789012",
+        "time": 1764226800.25,
+        "ingestion-time": 1764226800.31,
+        "region": "us-east-1",
+        "resources": ["arn:aws:s3:::a", "arn:aws:s3:::b"],
+        "detail": {"metadata": {"contract": "RecordsValidated", "n": 2}, "data": detail},
+    }
+
+
+def test_a_target_gets_the_fields_moto_would_render() -> None:
+    from moto.events.utils import EventTemplateParser
+
+    event = moto_event(records=[{"id": "r-1", "amount": 1.5, "tags": ["x"]}, {"id": "r-2"}])
+    rendered = EventTemplateParser.parse(input_template=None, input_paths_map={}, event=event)
+    assert motopatches.default_target_event(event) == rendered
+    assert "account" not in rendered  # moto's default template leaves it out
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"source": ["sdp.validate"]},
+        {"source": [{"prefix": "sdp."}], "detail-type": ["RecordsValidated"]},
+        {"source": ["sdp.enrich"]},
+        {"account": ["123456789012"]},
+        {"detail": {"metadata": {"contract": ["RecordsValidated"]}}},
+        {"detail": {"metadata": {"n": [{"numeric": [">", 5]}]}}},
+        {"detail": {"metadata": {"missing": [{"exists": False}]}}},
+        {"detail-type": [{"anything-but": "RecordsValidated"}]},
+    ],
+)
+def test_patterns_match_as_before(pattern: dict[str, Any]) -> None:
+    from moto.events.models import EventPattern
+
+    motopatches.apply()
+    compiled = EventPattern.load(json.dumps(pattern))
+    original = motopatches._ORIGINAL["matches_event"]
+    event = moto_event(records=[{"id": "r-1"}])
+    assert compiled.matches_event(event) == original(compiled, event)
+
+
+def test_rules_deliver_and_archive_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
+        events.create_archive(ArchiveName="all", EventSourceArn=bus_arn)
+        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        pattern = {"source": [{"prefix": "sdp."}], "detail": {"kind": ["keep"]}}
+        events.put_rule(Name="r", EventBusName="b", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="r", EventBusName="b", Targets=[{"Id": "q", "Arn": queue_arn}])
+        entries = [
+            {"EventBusName": "b", "Source": "sdp.x", "DetailType": "T", "Detail": json.dumps(d)}
+            for d in ({"kind": "keep", "n": [1, 2]}, {"kind": "drop"})
+        ]
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        assert len(got) == 1
+        body = json.loads(got[0]["Body"])
+        assert set(body) == {
+            "id",
+            "time",
+            "version",
+            "detail-type",
+            "source",
+            "region",
+            "resources",
+            "detail",
+        }
+        assert body["detail"] == {"kind": "keep", "n": [1, 2]}
+        assert body["time"].endswith("Z") and body["source"] == "sdp.x"
+        # the archive target (an input transformer) still takes every event
+        assert events.describe_archive(ArchiveName="all")["EventCount"] == 2
+
+
+def test_jsonpath_expressions_are_compiled_once() -> None:
+    import jsonpath_ng.ext
+
+    motopatches.apply()
+    assert jsonpath_ng.ext.parse("$.detail") is jsonpath_ng.ext.parse("$.detail")
+
+
+# -- 5. receiving without walking the queue per message; modules listed once ---------------
+
+
+def test_messages_past_retention_are_still_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        for body in ("new", "old"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues["q"]
+        old = next(m for m in queue._messages if m.body == "old")
+        old.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
+        # (moto stops a receive at the first expired message; so does the fix)
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert [m["Body"] for m in got] == ["new"]
+
+
+def test_moto_modules_are_listed_once_and_unchanged() -> None:
+    import os
+
+    import moto
+    import moto.backends
+
+    motopatches.apply()
+    path = os.path.dirname(moto.__file__)
+    expected = [
+        b
+        for b in sorted(os.listdir(path))
+        if os.path.isdir(os.path.join(path, b)) and not b.startswith("__")
+    ]
+    assert list(moto.backends.list_of_moto_modules()) == expected
+    assert "sqs" in moto.backends.list_of_moto_modules()
