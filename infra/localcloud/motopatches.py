@@ -24,18 +24,27 @@ tests/unit/test_motopatches.py.
    fresh parser generator each time). With ~256 KB batch events and ten rules on the
    bus, that was most of the server's CPU during a run. The pattern is now matched on
    the event as it is; a target without an ``InputTransformer`` gets the fields the
-   default template selects, copied directly; JSONPath expressions are compiled once.
+   default template selects, copied directly; an archive's target is handed the event
+   (moto rendered it only to read the archive's ARN back); an entry's ``Detail`` is
+   parsed once, not once per rule; JSONPath expressions are compiled once.
    What is delivered is unchanged (tests compare with moto's own rendering).
 5. ``ReceiveMessage`` checked each message's retention by asking for the queue's
    attributes, which computes every attribute, message counts included, by walking all
    of the queue's messages: quadratic in the queue's depth. The retention period is
    read from the queue directly. And the list of moto's service modules, which the
    server's dispatcher lists from the file system on every request, is listed once.
+6. ``SendMessage`` reads the queue's attributes (to see whether a standard queue does
+   content-based deduplication), and each read counted the queue's messages by asking
+   every message the time, three times over; ``ReceiveMessage`` did the same. The
+   counts now take the time once per walk. Every response body, JSON ones of 256 KB
+   included, was scanned by a regular expression for an XML ``<RequestId>``; it now
+   is only when it has one.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 _APPLIED = False
@@ -176,17 +185,61 @@ def matches_event(self: Any, event: Any) -> bool:
     return bool(self._does_event_match(self._flatten_dict(event), self._pattern))
 
 
+# moto's own input template for an archive's rule target (EventsBackend.create_archive)
+_ARCHIVE_TEMPLATE = re.compile(
+    r'^\{"archive-arn": "(?P<arn>[^"]+)", "event": <aws\.events\.event\.json>'
+)
+
+
+def _archive_arn(target: dict[str, Any]) -> str | None:
+    template = (target.get("InputTransformer") or {}).get("InputTemplate") or ""
+    found = _ARCHIVE_TEMPLATE.match(template)
+    return found.group("arn") if found else None
+
+
 def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-    """Rule.send_to_targets, rendering the event only for targets that transform it."""
-    if not transform_input or any(t.get("InputTransformer") for t in self.targets):
+    """Rule.send_to_targets, rendering the event only for targets that transform it: an
+    archive's target only reads the archive's ARN from its template (moto archives the
+    original event), a target without a transformer gets the default fields."""
+    archives = [_archive_arn(t) for t in self.targets]
+    plain = [t for t, arn in zip(self.targets, archives, strict=True) if arn is None]
+    if not transform_input or any(t.get("InputTransformer") for t in plain):
         _ORIGINAL["send_to_targets"](self, original_event, transform_input)
         return
     if not self.event_pattern.matches_event(original_event):
         return
-    # matched above on the whole event: moto's copy per target then gets the rendered one
-    matched = copy.copy(self)
-    matched.event_pattern = _MATCH_ALL
-    _ORIGINAL["send_to_targets"](matched, default_target_event(original_event), False)
+    from moto.utilities.arns import parse_arn
+
+    for arn in archives:
+        if arn is not None:
+            self._send_to_events_archive(parse_arn(arn).resource_id, original_event)
+    if plain:
+        # matched above on the whole event: moto's copy per target gets the rendered one
+        matched = copy.copy(self)
+        matched.event_pattern = _MATCH_ALL
+        matched.targets = plain
+        _ORIGINAL["send_to_targets"](matched, default_target_event(original_event), False)
+
+
+class _JsonParsedOnce:
+    """``json`` for moto.events.models: PutEvents parses an entry's Detail once per rule
+    of the bus; the same string object is now parsed once (the rules only read it)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        self._last: tuple[Any, Any] = (None, None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def loads(self, text: Any, *args: Any, **kwargs: Any) -> Any:
+        last_text, last_value = self._last
+        if text is last_text and not args and not kwargs:
+            return last_value
+        value = self._module.loads(text, *args, **kwargs)
+        if not args and not kwargs:
+            self._last = (text, value)  # holds the text: its identity cannot be reused
+        return value
 
 
 def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
@@ -194,6 +247,38 @@ def is_message_valid_based_on_retention_period(self: Any, queue_name: str, messa
 
     retention = int(self.get_queue(queue_name).message_retention_period)
     return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+
+def _now_ms() -> float:
+    from moto.core.utils import unix_time_millis
+
+    return float(unix_time_millis())
+
+
+def _ready(queue: Any) -> list[Any]:
+    now = _now_ms()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(queue: Any) -> int:
+    now = _now_ms()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _not_visible_count(queue: Any) -> int:
+    now = _now_ms()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    request_id = gen_amzn_requestid_long(headers)
+    if isinstance(body, str) and "<RequestId>" in body:
+        body = re.sub(r"(?<=<RequestId>).*(?=<\/RequestId>)", request_id, body)
+    return headers, body
 
 
 class _MatchAll:
@@ -231,6 +316,9 @@ def apply() -> None:
     _ORIGINAL["send_to_targets"] = Rule.send_to_targets
     _ORIGINAL["matches_event"] = EventPattern.matches_event
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    import moto.events.models as events_models
+
+    events_models.json = _JsonParsedOnce(events_models.json)  # type: ignore[assignment]
     EventPattern.matches_event = matches_event  # type: ignore[method-assign]
     # moto imports ``parse`` from the module at each call: the cached one is picked up
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
@@ -241,6 +329,18 @@ def apply() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
+    from moto.core.responses import BaseResponse
+    from moto.sqs.models import Queue
+
+    counts: dict[str, Any] = {
+        "messages": _ready,
+        "approximate_number_of_messages": lambda queue: len(_ready(queue)),
+        "approximate_number_of_messages_delayed": _delayed_count,
+        "approximate_number_of_messages_not_visible": _not_visible_count,
+    }
+    for name, compute in counts.items():
+        setattr(Queue, name, property(compute))
+    setattr(BaseResponse, "_enrich_response", staticmethod(enrich_response))  # noqa: B010
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
     _APPLIED = True

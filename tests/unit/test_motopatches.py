@@ -252,3 +252,112 @@ def test_moto_modules_are_listed_once_and_unchanged() -> None:
     ]
     assert list(moto.backends.list_of_moto_modules()) == expected
     assert "sqs" in moto.backends.list_of_moto_modules()
+
+
+def test_an_entry_detail_is_parsed_once_for_all_rules() -> None:
+    import json as real_json
+
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_json, name)
+
+        def loads(self, text: str) -> Any:
+            calls.append(text)
+            return real_json.loads(text)
+
+    parsed = motopatches._JsonParsedOnce(Counting())
+    detail = real_json.dumps({"records": [{"id": "r-1"}]})
+    first, second = parsed.loads(detail), parsed.loads(detail)
+    assert first is second and first == {"records": [{"id": "r-1"}]}
+    assert len(calls) == 1
+    # an equal text that is another object (another entry) is parsed on its own
+    assert parsed.loads(detail + " ") == first
+    assert len(calls) == 2
+    assert parsed.dumps({"a": 1}) == '{"a": 1}'
+
+
+def test_every_matching_rule_and_the_archive_get_the_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
+        events.create_archive(
+            ArchiveName="some", EventSourceArn=bus_arn, EventPattern='{"source": ["sdp.a"]}'
+        )
+        urls = {}
+        for n in ("one", "two", "other"):
+            urls[n] = sqs.create_queue(QueueName=n)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=urls[n], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            source = "sdp.b" if n == "other" else "sdp.a"
+            events.put_rule(Name=n, EventBusName="b", EventPattern=json.dumps({"source": [source]}))
+            events.put_targets(Rule=n, EventBusName="b", Targets=[{"Id": n, "Arn": arn}])
+        entries = [
+            {"EventBusName": "b", "Source": s, "DetailType": "T", "Detail": json.dumps({"s": s})}
+            for s in ("sdp.a", "sdp.b", "sdp.a")
+        ]
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+        bodies = {
+            n: [
+                json.loads(m["Body"])["detail"]
+                for m in sqs.receive_message(QueueUrl=u, MaxNumberOfMessages=10)["Messages"]
+            ]
+            for n, u in urls.items()
+        }
+        assert bodies == {
+            "one": [{"s": "sdp.a"}] * 2,
+            "two": [{"s": "sdp.a"}] * 2,
+            "other": [{"s": "sdp.b"}],
+        }
+        assert events.describe_archive(ArchiveName="some")["EventCount"] == 2
+
+
+# -- 6. message counts with one clock reading per walk; RequestId only in XML ---------------
+
+
+def test_queue_counts_are_what_sqs_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for body in ("a", "b", "c"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+        assert len(got["Messages"]) == 1
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attrs["ApproximateNumberOfMessages"] == "2"  # visible and not delayed
+        assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"  # in flight
+        assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+        rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        first = got["Messages"][0]["Body"]
+        assert sorted(m["Body"] for m in rest) == sorted({"a", "b", "c"} - {first})
+
+
+def test_request_ids_are_set_in_xml_bodies_only() -> None:
+    from moto.core.responses import BaseResponse
+
+    motopatches.apply()
+    headers: dict[str, str] = {"status": 200}  # type: ignore[dict-item]
+    _, xml = BaseResponse._enrich_response(headers, "<R><RequestId>old</RequestId></R>")
+    assert "old" not in xml and headers["status"] == "200"
+    assert xml == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
+    body = '{"Messages": [{"Body": "<not xml>"}]}'
+    assert BaseResponse._enrich_response({}, body)[1] is body
