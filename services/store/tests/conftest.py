@@ -37,7 +37,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
                         {"AttributeName": "gsi1pk", "KeyType": "HASH"},
                         {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
                 }
             ],
             BillingMode="PAY_PER_REQUEST",

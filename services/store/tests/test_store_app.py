@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from store_service import app
-from store_service.adapters import DynamoBatchWriter, S3Archive
+from store_service.adapters import DynamoBatchWriter, RecordsIndex, S3Archive
 from store_service.config import StoreConfig
 from store_service.logic import decode_doc
 
@@ -65,18 +65,8 @@ def archive_keys(aws: SimpleNamespace) -> list[str]:
     return sorted(o["Key"] for o in listed)
 
 
-def by_type_and_day(aws: SimpleNamespace, gsi1pk: str, **between: str) -> list[str]:
-    condition, values = "gsi1pk = :pk", {":pk": {"S": gsi1pk}}
-    if between:
-        condition += " AND gsi1sk BETWEEN :start AND :end"
-        values |= {":start": {"S": between["start"]}, ":end": {"S": between["end"]}}
-    items = aws.dynamodb.query(
-        TableName=aws.records_table,
-        IndexName="by-type-time",
-        KeyConditionExpression=condition,
-        ExpressionAttributeValues=values,
-    )["Items"]
-    return [decode_doc(i)["id"] for i in items]
+def by_type(aws: SimpleNamespace, record_type: str, start: str, end: str) -> list[str]:
+    return RecordsIndex(aws.records_table, aws.dynamodb).ids_between(record_type, start, end)
 
 
 @pytest.mark.parametrize("name", ["sqs-records-enriched.json", "sqs-records-rejected.json"])
@@ -104,13 +94,14 @@ def test_enriched_records_are_stored_archived_and_announced(
             TableName=aws.records_table, Key={"pk": {"S": f"rec#{record['id']}"}}
         )
         assert decode_doc(got["Item"]) == record
-    # readable by type and day
-    assert sorted(by_type_and_day(aws, "PageView#2025-03-14")) == sorted(
+    # readable by type over a time range (the day)
+    day = ("2025-03-14T00:00:00Z", "2025-03-14T23:59:59.999Z")
+    assert sorted(by_type(aws, "PageView", *day)) == sorted(
         r["id"] for r in records if r["type"] == "PageView"
     )
-    assert by_type_and_day(aws, "Purchase#2025-03-14") == [
-        r["id"] for r in records if r["type"] == "Purchase"
-    ]
+    assert by_type(aws, "Purchase", *day) == [r["id"] for r in records if r["type"] == "Purchase"]
+    purchases = RecordsIndex(aws.records_table, aws.dynamodb).between("Purchase", *day)
+    assert purchases == [r for r in records if r["type"] == "Purchase"]
 
     # archived: one object per hour of occurrence, holding those records
     [stored] = publisher.envelopes("RecordsStored")
@@ -144,8 +135,7 @@ def test_a_utc_time_range_query_finds_records_of_every_time_zone(
     app.handler(sqs, None)
     # the fixture's PageViews happened at 09:59:58.412Z (sent as 10:59:58.412+01:00) and
     # 09:59:59.870Z
-    window = {"start": "2025-03-14T09:59:00", "end": "2025-03-14T10:00:00"}
-    assert by_type_and_day(aws, "PageView#2025-03-14", **window) == [
+    assert by_type(aws, "PageView", "2025-03-14T09:59:00", "2025-03-14T10:00:00") == [
         "pv-01HQ40A0B1C2D3E4F5G6H7J8K9",
         "pv-01HQ40A1C2D3E4F5G6H7J8K9M0",
     ]
@@ -181,7 +171,8 @@ def test_a_record_repeated_within_a_batch_is_stored_once(
     records.append({**records[0], "title": "Your cart (again)"})
     event["detail"]["metadata"]["record_count"] = len(records)
     assert app.handler({"Records": [sqs_message(event, "m-1")]}, None) == {"batchItemFailures": []}
-    assert len(all_items(aws, aws.records_table)) == 3
+    stored_items = [i for i in all_items(aws, aws.records_table) if i["pk"]["S"].startswith("rec#")]
+    assert len(stored_items) == 3
     stored = publisher.items("RecordsStored")
     assert sorted(r["id"] for r in stored) == sorted({r["id"] for r in records})
     assert sum(a["records"] for a in publisher.envelopes("RecordsStored")[0].data["archives"]) == 3

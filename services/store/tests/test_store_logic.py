@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 from store_service.logic import (
+    INDEX_ENTRIES_PER_ITEM,
     MAX_KEPT_RECORD_BYTES,
     archive_objects,
     decode_doc,
     dedupe_by_id,
     dedupe_items,
+    index_entries,
+    index_items,
     record_item,
     rejected_item,
 )
@@ -68,6 +71,7 @@ def enriched(
     }
 
 
+P09 = ("2025-03-14", "09", "2025-03-14T09:10")
 A = enriched("pv-a", "2025-03-14T09:59:58.412Z", ("2025-03-14", "09", "2025-03-14T09:59"))
 B = enriched("pv-b", "2025-03-14T10:00:01Z", ("2025-03-14", "10", "2025-03-14T10:00"))
 C = enriched(
@@ -98,9 +102,8 @@ def test_a_record_item_is_one_write_unit() -> None:
 def test_record_item_keys() -> None:
     item = record_item(A, STORED_AT)
     assert item["pk"] == {"S": "rec#pv-a"}
-    assert item["gsi1pk"] == {"S": "PageView#2025-03-14"}
-    assert item["gsi1sk"]["S"].startswith("2025-03-14T09:59:58.412")
-    assert item["gsi1sk"]["S"].endswith("#pv-a")
+    # not in the type/time index itself: the batch's index items are (index_items)
+    assert "gsi1pk" not in item and "gsi1sk" not in item
 
 
 def test_record_item_attributes() -> None:
@@ -109,13 +112,47 @@ def test_record_item_attributes() -> None:
     assert item["type"] == {"S": "PageView"}
     assert item["stored_at"] == {"S": STORED_AT}
     # the record's fields are in the document only (not copied into attributes)
-    assert set(item) == {"pk", "gsi1pk", "gsi1sk", "type", "stored_at", "doc"}
+    assert set(item) == {"pk", "type", "stored_at", "doc"}
 
 
 def test_a_record_without_country_or_segment() -> None:
     item = record_item(C, STORED_AT)
     assert decode_doc(item)["enrichment"]["country"] is None
-    assert item["gsi1pk"] == {"S": "Purchase#2025-03-15"}
+    assert item["type"] == {"S": "Purchase"}
+
+
+# -- index_items -----------------------------------------------------------------------------------
+
+
+def test_one_index_item_per_type_and_utc_hour_of_the_batch() -> None:
+    items = index_items("enr-1", [A, B, C, enriched("pv-d", "2025-03-14T09:10:00Z", P09)])
+    keys = [(i["pk"]["S"], i["gsi1pk"]["S"], i["gsi1sk"]["S"]) for i in items]
+    assert keys == [
+        ("idx#enr-1#PageView#2025-03-14T09", "PageView#2025-03-14", "2025-03-14T09#enr-1"),
+        ("idx#enr-1#PageView#2025-03-14T10", "PageView#2025-03-14", "2025-03-14T10#enr-1"),
+        ("idx#enr-1#Purchase#2025-03-15T00", "Purchase#2025-03-15", "2025-03-15T00#enr-1"),
+    ]
+    # oldest first within an item, each record once with its UTC time
+    assert index_entries(items[0]) == [
+        ("2025-03-14T09:10:00.000Z", "pv-d"),
+        ("2025-03-14T09:59:58.412Z", "pv-a"),
+    ]
+    assert index_entries(items[1]) == [("2025-03-14T10:00:01.000Z", "pv-b")]
+
+
+def test_index_items_are_split_in_parts_below_the_item_size_limit() -> None:
+    many = [
+        enriched(f"pv-{n:05d}#x", f"2025-03-14T09:{n % 60:02d}:00Z", P09)
+        for n in range(INDEX_ENTRIES_PER_ITEM + 5)
+    ]
+    items = index_items("enr-2", many)
+    assert [i["pk"]["S"] for i in items] == [
+        "idx#enr-2#PageView#2025-03-14T09",
+        "idx#enr-2#PageView#2025-03-14T09#1",
+    ]
+    assert all(item_size(i) < DYNAMODB_ITEM_LIMIT for i in items)
+    listed = [record_id for i in items for _, record_id in index_entries(i)]
+    assert sorted(listed) == sorted(r["id"] for r in many)  # ids with "#" survive
 
 
 def test_the_day_partition_is_the_utc_one() -> None:
@@ -123,20 +160,22 @@ def test_the_day_partition_is_the_utc_one() -> None:
     late = enriched(
         "pv-late", "2025-03-15T00:30:00+01:00", ("2025-03-14", "23", "2025-03-14T23:30")
     )
-    assert record_item(late, STORED_AT)["gsi1pk"] == {"S": "PageView#2025-03-14"}
+    [item] = index_items("b", [late])
+    assert item["gsi1pk"] == {"S": "PageView#2025-03-14"}
+    assert index_entries(item) == [("2025-03-14T23:30:00.000Z", "pv-late")]
 
 
 def test_the_time_sort_key_orders_records_by_when_they_happened() -> None:
-    # the same day partition, producers in different time zones: a range query over the
-    # sort key must see the records in the order they happened
+    # producers in different time zones: the index lists the records in the order they
+    # happened, in UTC
     records = [
         enriched("pv-1", "2025-03-14T10:59:58.412+01:00", ("2025-03-14", "09", "2025-03-14T09:59")),
         enriched("pv-2", "2025-03-14T09:59:59.870Z", ("2025-03-14", "09", "2025-03-14T09:59")),
-        enriched("pv-3", "2025-03-14T05:00:03-05:00", ("2025-03-14", "10", "2025-03-14T10:00")),
+        enriched("pv-3", "2025-03-14T04:59:59.999-05:00", ("2025-03-14", "09", "2025-03-14T09:59")),
     ]
     assert sorted(records, key=lambda r: instant(r["occurred_at"])) == records
-    keys = [record_item(r, STORED_AT)["gsi1sk"]["S"] for r in records]
-    assert sorted(keys) == keys
+    [item] = index_items("b", list(reversed(records)))
+    assert [record_id for _, record_id in index_entries(item)] == ["pv-1", "pv-2", "pv-3"]
 
 
 # -- archive_objects -------------------------------------------------------------------------------

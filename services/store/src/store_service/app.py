@@ -37,7 +37,9 @@ def store_batch(envelope: Any) -> list[Output]:
         return []
     records = logic.dedupe_by_id(envelope.data["records"])
     stored_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    dynamo.put_all(config.records_table, [logic.record_item(r, stored_at) for r in records])
+    items = [logic.record_item(r, stored_at) for r in records]
+    items += logic.index_items(envelope.metadata.batch_id, records)
+    dynamo.put_all(config.records_table, items)
     objects = logic.archive_objects(envelope.metadata.batch_id, records)
     for obj in objects:
         archive.put(obj.key, obj.body)

@@ -1,9 +1,15 @@
 """Store's domain logic: items and archive objects from records. No AWS calls here.
 
 Keys:
-- records table: ``pk = rec#<id>`` serves "get by id"; the ``by-type-time`` index with
-  ``gsi1pk = <type>#<YYYY-MM-DD>`` and ``gsi1sk = <occurred_at>#<id>`` serves "records
-  of a type over a time range".
+- records table: ``pk = rec#<id>`` serves "get by id".
+- "records of a type over a time range": per batch, one *time index* item per (type, UTC
+  hour) in the same table, ``pk = idx#<batch id>#<type>#<hour>[#<part>]`` with
+  ``gsi1pk = <type>#<YYYY-MM-DD>`` and ``gsi1sk = <YYYY-MM-DDTHH>#<batch id>``, holding
+  the ``<occurred_at UTC>#<id>`` of each of those records. Only these items carry the
+  index attributes, so the ``by-type-time`` index (keys only) gets an entry per (batch,
+  type, hour) instead of one per record: a record costs its own item's write unit and a
+  small share of its batch's index items, where an index entry per record cost one write
+  unit more (see ``RecordsIndex`` in adapters for the query).
 - record item: the keys, ``type``, ``stored_at`` and the whole record as JSON in ``doc``
   — nothing else: DynamoDB bills a write per started KB, and copying fields of the
   record into attributes of their own put half the demo's items over 1 KB (2 write
@@ -28,6 +34,8 @@ import orjson
 
 # DynamoDB items are at most 400 KB; the kept copy of a rejected record is cut below that.
 MAX_KEPT_RECORD_BYTES = 350_000
+# a time index item lists at most this many records (~60 bytes each: well under 400 KB)
+INDEX_ENTRIES_PER_ITEM = 4_000
 
 
 @dataclass(frozen=True)
@@ -55,19 +63,55 @@ def dedupe_by_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def record_item(record: Mapping[str, Any], stored_at: str) -> dict[str, Any]:
-    enrichment = record.get("enrichment") or {}
-    partitions = enrichment.get("partitions") or {}
     item: dict[str, Any] = {
         "pk": {"S": f"rec#{record['id']}"},
-        "gsi1pk": {
-            "S": f"{record['type']}#{partitions.get('dt', str(record.get('occurred_at', ''))[:10])}"
-        },
-        "gsi1sk": {"S": f"{utc_sort_key(record.get('occurred_at'))}#{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
         "doc": {"S": orjson.dumps(record).decode()},
     }
     return item
+
+
+def utc_hour(record: Mapping[str, Any]) -> str:
+    """``YYYY-MM-DDTHH`` of the record's occurrence in UTC (enrich's partitions if any)."""
+    partitions = (record.get("enrichment") or {}).get("partitions") or {}
+    if partitions.get("dt") and partitions.get("hour"):
+        return f"{partitions['dt']}T{partitions['hour']}"
+    return utc_sort_key(record.get("occurred_at"))[:13]
+
+
+def index_items(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The batch's time index items: per (type, UTC hour), the records' sort keys
+    (``<occurred_at UTC>#<id>``, one per line), in parts of INDEX_ENTRIES_PER_ITEM."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for record in records:
+        key = f"{utc_sort_key(record.get('occurred_at'))}#{record['id']}"
+        groups[(str(record["type"]), utc_hour(record))].append(key)
+    items = []
+    for (record_type, hour), entries in sorted(groups.items()):
+        entries.sort()
+        for part, start in enumerate(range(0, len(entries), INDEX_ENTRIES_PER_ITEM)):
+            suffix = f"#{part}" if part else ""
+            items.append(
+                {
+                    "pk": {"S": f"idx#{batch_id}#{record_type}#{hour}{suffix}"},
+                    "gsi1pk": {"S": f"{record_type}#{hour[:10]}"},
+                    "gsi1sk": {"S": f"{hour}#{batch_id}{suffix}"},
+                    "entries": {"S": "\n".join(entries[start : start + INDEX_ENTRIES_PER_ITEM])},
+                }
+            )
+    return items
+
+
+def index_entries(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(occurred_at UTC, record id) of each record a time index item lists."""
+    text = item["entries"]["S"] if isinstance(item["entries"], Mapping) else item["entries"]
+    pairs = []
+    for line in text.split("\n"):
+        occurred_at, _, record_id = line.partition("#")  # a time holds no "#"; an id may
+        if record_id:
+            pairs.append((occurred_at, record_id))
+    return pairs
 
 
 def decode_doc(item: Mapping[str, Any]) -> Any:
