@@ -78,6 +78,9 @@ class MotoServer:
             "MOTO_PORT": str(self.port),
             "AWS_DEFAULT_REGION": LOCAL_REGION,
         }
+        # one thread per request: glibc would give threads arenas of their own, which
+        # keep freed memory (~10% of the server's resident memory after a demo run)
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         env.pop("AWS_ENDPOINT_URL", None)
         command = [
             sys.executable,

@@ -361,3 +361,62 @@ def test_request_ids_are_set_in_xml_bodies_only() -> None:
     assert xml == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
     body = '{"Messages": [{"Body": "<not xml>"}]}'
     assert BaseResponse._enrich_response({}, body)[1] is body
+
+
+# -- 7. archived events kept as JSON bytes ---------------------------------------------------
+
+
+def test_archived_events_are_bytes_that_load_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.events.models import events_backends
+
+        events = boto3.client("events")
+        bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
+        events.create_archive(ArchiveName="a", EventSourceArn=bus_arn)
+        detail = {"records": [{"id": "r-1", "amount": 12.5}], "note": "ü"}
+        entry = {"EventBusName": "b", "Source": "s", "DetailType": "T"}
+        events.put_events(Entries=[entry | {"Detail": json.dumps(detail)}])
+        [kept] = events_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].archives["a"].events
+        assert isinstance(kept, motopatches.ArchivedEvent)
+        assert isinstance(kept.raw, bytes)
+        loaded = kept.load()
+        assert loaded["detail"] == detail and loaded["source"] == "s"
+        assert events.describe_archive(ArchiveName="a")["EventCount"] == 1
+
+
+# -- 8. no reference kept to every model object ---------------------------------------------
+
+
+def test_deleted_messages_are_not_kept_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from moto.sqs.models import Message
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    motopatches.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for n in range(30):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m-{n}")
+        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+            ]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        gc.collect()
+        alive = [o for o in gc.get_objects() if isinstance(o, Message)]
+        assert alive == []  # moto as released keeps all 30, and a copy per receive
