@@ -12,7 +12,7 @@ from infra.bench.common import Result
 
 @dataclass(frozen=True)
 class Profile:
-    records: int = 20_000
+    records: int = 100_000  # the end-to-end run (and its peak memory)
     baseline_records: int = 500
     hop_samples: int = 200
     cold_start_runs: int = 5

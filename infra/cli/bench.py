@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run for CI")
     parser.add_argument(
-        "--records", type=int, help="records for the end-to-end run (default 20000)"
+        "--records", type=int, help="records for the end-to-end run (default 100000)"
     )
     parser.add_argument(
         "--baseline-records", type=int, help="records for the batch-size-1 baseline"
