@@ -16,7 +16,8 @@ from infra.localcloud import motopatches
 
 
 @pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Region and dummy credentials for moto in-process, and the fixes applied."""
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",
@@ -24,6 +25,10 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     }.items():
         monkeypatch.setenv(name, value)
     motopatches.apply()
+
+
+@pytest.fixture
+def ddb(aws_env: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(
@@ -158,14 +163,7 @@ def test_patterns_match_as_before(pattern: dict[str, Any]) -> None:
     assert compiled.matches_event(event) == original(compiled, event)
 
 
-def test_rules_deliver_and_archive_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
+def test_rules_deliver_and_archive_as_before(aws_env: None) -> None:
     with mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
         bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
@@ -211,14 +209,7 @@ def test_jsonpath_expressions_are_compiled_once() -> None:
 # -- 5. receiving without walking the queue per message; modules listed once ---------------
 
 
-def test_messages_past_retention_are_still_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
+def test_messages_past_retention_are_still_dropped(aws_env: None) -> None:
     with mock_aws():
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.sqs.models import sqs_backends
@@ -278,16 +269,7 @@ def test_an_entry_detail_is_parsed_once_for_all_rules() -> None:
     assert parsed.dumps({"a": 1}) == '{"a": 1}'
 
 
-def test_every_matching_rule_and_the_archive_get_the_event(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
+def test_every_matching_rule_and_the_archive_get_the_event(aws_env: None) -> None:
     with mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
         bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
@@ -326,14 +308,7 @@ def test_every_matching_rule_and_the_archive_get_the_event(
 # -- 6. message counts with one clock reading per walk; RequestId only in XML ---------------
 
 
-def test_queue_counts_are_what_sqs_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
+def test_queue_counts_are_what_sqs_reports(aws_env: None) -> None:
     with mock_aws():
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -366,14 +341,7 @@ def test_request_ids_are_set_in_xml_bodies_only() -> None:
 # -- 7. archived events kept as JSON bytes ---------------------------------------------------
 
 
-def test_archived_events_are_bytes_that_load_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
+def test_archived_events_are_bytes_that_load_back(aws_env: None) -> None:
     with mock_aws():
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.events.models import events_backends
@@ -395,18 +363,11 @@ def test_archived_events_are_bytes_that_load_back(monkeypatch: pytest.MonkeyPatc
 # -- 8. no reference kept to every model object ---------------------------------------------
 
 
-def test_deleted_messages_are_not_kept_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleted_messages_are_not_kept_alive(aws_env: None) -> None:
     import gc
 
     from moto.sqs.models import Message
 
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
-    motopatches.apply()
     with mock_aws():
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
