@@ -126,12 +126,16 @@ def test_a_record_without_country_or_segment() -> None:
 
 def test_one_index_item_per_type_and_utc_hour_of_the_batch() -> None:
     items = index_items("enr-1", [A, B, C, enriched("pv-d", "2025-03-14T09:10:00Z", P09)])
-    keys = [(i["pk"]["S"], i["gsi1pk"]["S"], i["gsi1sk"]["S"]) for i in items]
+    keys = [(i["gsi1pk"]["S"], i["gsi1sk"]["S"][:14]) for i in items]
     assert keys == [
-        ("idx#enr-1#PageView#2025-03-14T09", "PageView#2025-03-14", "2025-03-14T09#enr-1"),
-        ("idx#enr-1#PageView#2025-03-14T10", "PageView#2025-03-14", "2025-03-14T10#enr-1"),
-        ("idx#enr-1#Purchase#2025-03-15T00", "Purchase#2025-03-15", "2025-03-15T00#enr-1"),
+        ("PageView#2025-03-14", "2025-03-14T09#"),
+        ("PageView#2025-03-14", "2025-03-14T10#"),
+        ("Purchase#2025-03-15", "2025-03-15T00#"),
     ]
+    for item in items:
+        digest = item["gsi1sk"]["S"].split("#", 1)[1]
+        assert item["pk"]["S"] == f"idx#{item['gsi1pk']['S'].split('#')[0]}#{item['gsi1sk']['S']}"
+        assert len(digest) == 24 and item["batch"] == {"S": "enr-1"}
     # oldest first within an item, each record once with its UTC time
     assert index_entries(items[0]) == [
         ("2025-03-14T09:10:00.000Z", "pv-d"),
@@ -140,16 +144,26 @@ def test_one_index_item_per_type_and_utc_hour_of_the_batch() -> None:
     assert index_entries(items[1]) == [("2025-03-14T10:00:01.000Z", "pv-b")]
 
 
+def test_a_batch_handled_again_in_another_grouping_overwrites_nothing() -> None:
+    # first handled merged with another message (the merged envelope keeps the first
+    # member's batch id), then alone after a redelivery: both listings stay findable
+    d = enriched("pv-d", "2025-03-14T09:10:00Z", P09)
+    merged = {i["pk"]["S"]: i for i in index_items("enr-1", [A, d])}
+    alone = {i["pk"]["S"]: i for i in index_items("enr-1", [A])}
+    assert not set(merged) & set(alone)
+    listed = {rid for i in [*merged.values(), *alone.values()] for _, rid in index_entries(i)}
+    assert listed == {"pv-a", "pv-d"}
+    # the same listing again (a plain redelivery) rewrites the same item
+    assert index_items("enr-1", [d, A]) == list(merged.values())
+
+
 def test_index_items_are_split_in_parts_below_the_item_size_limit() -> None:
     many = [
         enriched(f"pv-{n:05d}#x", f"2025-03-14T09:{n % 60:02d}:00Z", P09)
         for n in range(INDEX_ENTRIES_PER_ITEM + 5)
     ]
     items = index_items("enr-2", many)
-    assert [i["pk"]["S"] for i in items] == [
-        "idx#enr-2#PageView#2025-03-14T09",
-        "idx#enr-2#PageView#2025-03-14T09#1",
-    ]
+    assert len(items) == 2 and items[0]["pk"] != items[1]["pk"]
     assert all(item_size(i) < DYNAMODB_ITEM_LIMIT for i in items)
     listed = [record_id for i in items for _, record_id in index_entries(i)]
     assert sorted(listed) == sorted(r["id"] for r in many)  # ids with "#" survive

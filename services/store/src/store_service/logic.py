@@ -3,8 +3,8 @@
 Keys:
 - records table: ``pk = rec#<id>`` serves "get by id".
 - "records of a type over a time range": per batch, one *time index* item per (type, UTC
-  hour) in the same table, ``pk = idx#<batch id>#<type>#<hour>[#<part>]`` with
-  ``gsi1pk = <type>#<YYYY-MM-DD>`` and ``gsi1sk = <YYYY-MM-DDTHH>#<batch id>``, holding
+  hour) in the same table, ``pk = idx#<type>#<hour>#<digest of the listing>`` with
+  ``gsi1pk = <type>#<YYYY-MM-DD>`` and ``gsi1sk = <YYYY-MM-DDTHH>#<digest>``, holding
   the ``<occurred_at UTC>#<id>`` of each of those records. Only these items carry the
   index attributes, so the ``by-type-time`` index (keys only) gets an entry per (batch,
   type, hour) instead of one per record: a record costs its own item's write unit and a
@@ -82,7 +82,12 @@ def utc_hour(record: Mapping[str, Any]) -> str:
 
 def index_items(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The batch's time index items: per (type, UTC hour), the records' sort keys
-    (``<occurred_at UTC>#<id>``, one per line), in parts of INDEX_ENTRIES_PER_ITEM."""
+    (``<occurred_at UTC>#<id>``, one per line), in parts of INDEX_ENTRIES_PER_ITEM.
+
+    An item's key is derived from what it lists, not from the batch id alone: a batch
+    handled again in another grouping (consumers merge the messages of one invocation)
+    then writes items of its own beside the first ones instead of overwriting them with
+    fewer records; the same listing rewrites the same item. Readers drop repeated ids."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for record in records:
         key = f"{utc_sort_key(record.get('occurred_at'))}#{record['id']}"
@@ -90,14 +95,16 @@ def index_items(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[dic
     items = []
     for (record_type, hour), entries in sorted(groups.items()):
         entries.sort()
-        for part, start in enumerate(range(0, len(entries), INDEX_ENTRIES_PER_ITEM)):
-            suffix = f"#{part}" if part else ""
+        for start in range(0, len(entries), INDEX_ENTRIES_PER_ITEM):
+            listed = "\n".join(entries[start : start + INDEX_ENTRIES_PER_ITEM])
+            digest = hashlib.blake2b(listed.encode(), digest_size=12).hexdigest()
             items.append(
                 {
-                    "pk": {"S": f"idx#{batch_id}#{record_type}#{hour}{suffix}"},
+                    "pk": {"S": f"idx#{record_type}#{hour}#{digest}"},
                     "gsi1pk": {"S": f"{record_type}#{hour[:10]}"},
-                    "gsi1sk": {"S": f"{hour}#{batch_id}{suffix}"},
-                    "entries": {"S": "\n".join(entries[start : start + INDEX_ENTRIES_PER_ITEM])},
+                    "gsi1sk": {"S": f"{hour}#{digest}"},
+                    "batch": {"S": batch_id},
+                    "entries": {"S": listed},
                 }
             )
     return items
