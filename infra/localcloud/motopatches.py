@@ -54,7 +54,10 @@ from __future__ import annotations
 
 import copy
 import re
+import zlib
 from typing import Any
+
+import orjson
 
 _APPLIED = False
 
@@ -159,10 +162,6 @@ class ArchivedEvent:
     __slots__ = ("raw",)
 
     def __init__(self, event: Any) -> None:
-        import zlib
-
-        import orjson
-
         try:
             text = orjson.dumps(event)
         except TypeError:  # not JSON-native: as EventBridge would serialise it
@@ -172,10 +171,6 @@ class ArchivedEvent:
         self.raw = zlib.compress(text, 1)
 
     def load(self) -> Any:
-        import zlib
-
-        import orjson
-
         return orjson.loads(zlib.decompress(self.raw))
 
 
@@ -360,28 +355,28 @@ def apply() -> None:
     import functools
 
     import jsonpath_ng.ext
+    import moto.backends
+    import moto.events.models as events_models
+    from moto.core.common_models import BaseModel
+    from moto.core.responses import BaseResponse
     from moto.events.models import EventPattern, Rule
+    from moto.sqs.models import Queue, SQSBackend
 
+    # 4. delivery
     _ORIGINAL["send_to_targets"] = Rule.send_to_targets
     _ORIGINAL["matches_event"] = EventPattern.matches_event
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
-    Rule._send_to_events_archive = send_to_events_archive  # type: ignore[method-assign]
-    import moto.events.models as events_models
-
-    events_models.json = _JsonParsedOnce(events_models.json)  # type: ignore[assignment]
     EventPattern.matches_event = matches_event  # type: ignore[method-assign]
+    events_models.json = _JsonParsedOnce(events_models.json)  # type: ignore[assignment]
     # moto imports ``parse`` from the module at each call: the cached one is picked up
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
-
-    import moto.backends
-    from moto.sqs.models import SQSBackend
-
+    # 5. retention without every attribute; moto's modules listed once
     SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
-    from moto.core.responses import BaseResponse
-    from moto.sqs.models import Queue
-
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    # 6. queue counts with one clock reading; RequestId in XML bodies only
     counts: dict[str, Any] = {
         "messages": _ready,
         "approximate_number_of_messages": lambda queue: len(_ready(queue)),
@@ -391,9 +386,7 @@ def apply() -> None:
     for name, compute in counts.items():
         setattr(Queue, name, property(compute))
     setattr(BaseResponse, "_enrich_response", staticmethod(enrich_response))  # noqa: B010
-    from moto.core.common_models import BaseModel
-
+    # 7. archived events compressed; 8. no reference kept to every model object
+    Rule._send_to_events_archive = send_to_events_archive  # type: ignore[method-assign]
     BaseModel.__new__ = _untracked_new  # type: ignore[method-assign]
-    modules = tuple(moto.backends.list_of_moto_modules())
-    moto.backends.list_of_moto_modules = lambda: modules
     _APPLIED = True

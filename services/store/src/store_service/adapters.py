@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from store_service.logic import decode_doc, index_entries
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -107,16 +109,12 @@ class RecordsIndex:
         return self._client
 
     def get(self, record_id: str) -> Any | None:
-        from store_service.logic import decode_doc
-
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"rec#{record_id}"}})
         return decode_doc(item["Item"]) if "Item" in item else None
 
     def ids_between(self, record_type: str, start: str, end: str) -> list[str]:
         """Ids of the records of `record_type` that occurred in [start, end] (UTC ISO
         8601 with a ``Z``, any precision), oldest first, each once."""
-        from store_service.logic import index_entries
-
         keys = [k["pk"] for k in self._index_keys(record_type, start, end)]
         found: dict[str, str] = {}
         for item in self._batch_get(keys, "pk, entries"):
@@ -127,8 +125,6 @@ class RecordsIndex:
 
     def between(self, record_type: str, start: str, end: str) -> list[Any]:
         """The records themselves (see ids_between), oldest first."""
-        from store_service.logic import decode_doc
-
         ids = self.ids_between(record_type, start, end)
         items = self._batch_get([{"S": f"rec#{i}"} for i in ids], "pk, doc")
         by_id = {i["pk"]["S"][4:]: decode_doc(i) for i in items}

@@ -63,13 +63,12 @@ def dedupe_by_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def record_item(record: Mapping[str, Any], stored_at: str) -> dict[str, Any]:
-    item: dict[str, Any] = {
+    return {
         "pk": {"S": f"rec#{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
         "doc": {"S": orjson.dumps(record).decode()},
     }
-    return item
 
 
 def utc_hour(record: Mapping[str, Any]) -> str:
