@@ -203,10 +203,12 @@ def offline_env(sam_app_dir: Path) -> dict[str, str]:
     return env
 
 
-def _run(command: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: Sequence[str], env: dict[str, str], cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(command),
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -305,12 +307,18 @@ def run_sam_validate(name: str, path: Path, sam: Path, env: dict[str, str]) -> l
 
 def run_checkov(templates: dict[str, Path], checkov: Path, env: dict[str, str]) -> list[Reported]:
     by_path = {str(p.resolve()): n for n, p in templates.items()}
+    # checkov's parser stores each template's path, as given, in every mapping it reads,
+    # Environment.Variables included, and CKV_AWS_45 then scans that path for secrets: an
+    # absolute path with a 40-character run of [A-Za-z0-9/+=] (e.g. /check/work/main/
+    # services/store/template) reads as an AWS secret key. Paths relative to the templates'
+    # common folder keep the result independent of where the checkout lives.
+    base = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in by_path]))
     command = [str(checkov)]
-    for path in templates.values():
-        command += ["-f", str(path)]
+    for path in by_path:
+        command += ["-f", str(Path(path).relative_to(base))]
     command += ["--framework", "cloudformation", "--skip-download", "--quiet", "--compact"]
     command += ["--output", "json"]
-    result = _run(command, env)
+    result = _run(command, env, cwd=base)
     try:
         document = json.loads(result.stdout)
     except ValueError:
@@ -326,10 +334,9 @@ def run_checkov(templates: dict[str, Path], checkov: Path, env: dict[str, str]) 
                 _tool_error("checkov", "-", f"checkov could not parse a template: {result.stderr}")
             )
         for item in (report.get("results") or {}).get("failed_checks") or []:
-            absolute = item.get("file_abs_path") or str(
-                REPO_ROOT / str(item.get("file_path", "")).lstrip("/")
-            )
-            template = by_path.get(str(Path(absolute).resolve()), absolute)
+            given = item.get("file_abs_path") or str(item.get("file_path", "")).lstrip("/")
+            absolute = str((base / given).resolve())
+            template = by_path.get(absolute, absolute)
             resource = str(item.get("resource", "-")).rsplit(".", 1)[-1]
             lines = item.get("file_line_range") or []
             where = f" (lines {lines[0]}-{lines[1]})" if len(lines) == 2 else ""

@@ -197,6 +197,29 @@ def test_checkov_output_is_parsed(tmp_path: Path) -> None:
     ]
 
 
+def test_checkov_relative_paths_map_back_to_their_templates(tmp_path: Path) -> None:
+    # checkov runs from the templates' common folder with relative paths and reports them so
+    template = (FIXTURES / "queue_without_redrive.yaml").resolve()
+    output = {
+        "results": {
+            "failed_checks": [
+                {
+                    "check_id": "CKV_AWS_27",
+                    "file_abs_path": template.name,
+                    "file_path": f"/{template.name}",
+                    "resource": "AWS::SQS::Queue.WorkQueue",
+                }
+            ]
+        },
+        "summary": {"failed": 1, "parsing_errors": 0},
+    }
+    checkov = _stand_in(tmp_path, "checkov", json.dumps(output), 1)
+    found = runner.run_checkov({"q.yaml": template}, checkov, dict(os.environ))
+    assert [(f.template, f.resource, f.rule) for f in found] == [
+        ("q.yaml", "WorkQueue", "CKV_AWS_27")
+    ]
+
+
 def test_cfn_lint_runs_from_the_project_environment(tmp_path: Path) -> None:
     env = runner.offline_env(tmp_path / "sam-app")
     bad = tmp_path / "bad.yaml"

@@ -108,6 +108,26 @@ def test_every_skip_still_matches_a_finding(offline: OfflineRun) -> None:
     assert offline.report.ok
 
 
+def test_checkov_result_does_not_depend_on_where_the_checkout_lives(
+    tools: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # checkov stores the template's path in every mapping it parses and CKV_AWS_45 scans
+    # Lambda variables, that path included, for secrets: from a checkout at
+    # /check/work/main the store template's path has a 40-character run of [A-Za-z0-9/]
+    # that reads as an AWS secret key. The gate must give the same answer from anywhere.
+    _, checkov = tools
+    store = ROOT / "services" / "store" / "template.yaml"
+    moved = tmp_path / "x." / "check" / "work" / "main" / "services" / "store" / "template.yaml"
+    moved.parent.mkdir(parents=True)
+    moved.write_text(store.read_text())
+    env = runner.offline_env(tmp_path / "sam-app")
+    here = runner.run_checkov({"store": store}, checkov, env)
+    there = runner.run_checkov({"store": moved}, checkov, env)
+    assert here, "checkov reported nothing: it did not run"
+    assert sorted((f.resource, f.rule) for f in there) == sorted((f.resource, f.rule) for f in here)
+    assert "CKV_AWS_45" not in {f.rule for f in there}
+
+
 # ------------------------------------------------------------------------- sam build
 def _check_build(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, (
