@@ -76,6 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         state_dir=state_dir(),
         concurrency=args.concurrency,
         concurrency_overrides={"sdp-ingest-http": max(2, args.concurrency)},
+        tune_gc=True,
         **(fault_setup() if args.faults else {}),
     )
     say = (lambda *a: None) if args.json else print

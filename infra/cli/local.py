@@ -69,6 +69,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         state_dir=state_dir(),
         concurrency=args.concurrency,
+        tune_gc=True,
     )
     try:
         report = cloud.start()

@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 
 from infra.cost.lambda_meter import LambdaMeter
+from infra.localcloud import gcpolicy
 from infra.localcloud.deploy import (
     REPO_ROOT,
     DeployedStack,
@@ -86,6 +87,10 @@ class LocalCloud:
     extra_env: dict[str, str] = field(default_factory=dict)
     http_port: int | None = 8080  # None: no HTTP front; 0: any free port
     function_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # This process's garbage collection tuned for serving (gcpolicy; SDP_GC_TUNE=0 keeps
+    # the defaults, here and in the moto server): for the processes that exist to run
+    # the cloud (`sdp local up`, `sdp demo`, `sdp bench`), not a test run.
+    tune_gc: bool = False
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -157,6 +162,8 @@ class LocalCloud:
         except BaseException:
             self.stop()
             raise
+        if self.tune_gc and os.environ.get("SDP_GC_TUNE", "1") != "0":
+            gcpolicy.tune()
         now = time.perf_counter()
         return UpReport(
             endpoint=self.endpoint,

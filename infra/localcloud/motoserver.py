@@ -4,7 +4,8 @@ Run as ``python -m infra.localcloud.motoserver -H 127.0.0.1 -p 4566``: the same
 arguments as ``python -m moto.server``, and the same application served the same way
 (werkzeug, one thread per request), wrapped in the meter (``infra.cost.meter``) that
 counts the billable units of every request and serves them at ``/_sdp/meter``.
-``SDP_METER=0`` serves moto's application unwrapped. Requests that succeed are not
+``SDP_METER=0`` serves moto's application unwrapped; ``SDP_GC_TUNE=0`` keeps CPython's
+garbage collection defaults instead of ``gcpolicy.tune()``. Requests that succeed are not
 logged one line each (at a thousand requests a second, the log line cost more than
 some requests); errors and failed requests still are.
 """
@@ -17,7 +18,7 @@ import signal
 import sys
 from typing import Any
 
-from infra.localcloud import motopatches
+from infra.localcloud import gcpolicy, motopatches
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -87,10 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         ssl_context = (args.ssl_cert, args.ssl_key)
     elif args.ssl:
         ssl_context = "adhoc"
+    app = build_app(metered=os.environ.get("SDP_METER", "1") != "0")
+    if os.environ.get("SDP_GC_TUNE", "1") != "0":
+        gcpolicy.tune()
     run_simple(
         args.host,
         args.port,
-        build_app(metered=os.environ.get("SDP_METER", "1") != "0"),
+        app,
         threaded=True,
         use_reloader=args.reload,
         ssl_context=ssl_context,
