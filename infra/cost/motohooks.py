@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from infra.cost.dynamo import IndexSpec
 from infra.cost.meter import Meter
@@ -87,6 +88,12 @@ def _wire(value: Any) -> dict[str, Any]:
     return {value.type: value.value}
 
 
+def archived_size(event: Any) -> int:
+    """Bytes an archive stores for an event: its JSON, compact and UTF-8 as EventBridge
+    writes it (values that are not JSON-native written as text)."""
+    return len(orjson.dumps(event, default=str))
+
+
 def install_delivery_counters(meter: Meter) -> None:
     """Count EventBridge deliveries (per target kind) and the archive's bytes."""
     from moto.events.models import Rule
@@ -106,7 +113,7 @@ def install_delivery_counters(meter: Meter) -> None:
             for installed in _INSTALLED:
                 installed.add("eventbridge", "deliveries", kind, target)
                 if kind == "archive":
-                    size = len(json.dumps(event, default=str).encode())
+                    size = archived_size(event)
                     installed.add("eventbridge", "archive", "bytes", amount=size)
             return original(self, resource_id, event, *args, **kwargs)
 

@@ -245,20 +245,18 @@ def test_moto_modules_are_listed_once_and_unchanged() -> None:
     assert "sqs" in moto.backends.list_of_moto_modules()
 
 
-def test_an_entry_detail_is_parsed_once_for_all_rules() -> None:
+def test_an_entry_detail_is_parsed_once_for_all_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     import json as real_json
 
     calls: list[str] = []
+    parse = motopatches._Orjson.loads
 
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_json, name)
+    def counting(self: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(text)
+        return parse(self, text, *args, **kwargs)
 
-        def loads(self, text: str) -> Any:
-            calls.append(text)
-            return real_json.loads(text)
-
-    parsed = motopatches._JsonParsedOnce(Counting())
+    monkeypatch.setattr(motopatches._Orjson, "loads", counting)
+    parsed = motopatches._JsonParsedOnce(real_json)
     detail = real_json.dumps({"records": [{"id": "r-1"}]})
     first, second = parsed.loads(detail), parsed.loads(detail)
     assert first is second and first == {"records": [{"id": "r-1"}]}
@@ -266,7 +264,34 @@ def test_an_entry_detail_is_parsed_once_for_all_rules() -> None:
     # an equal text that is another object (another entry) is parsed on its own
     assert parsed.loads(detail + " ") == first
     assert len(calls) == 2
-    assert parsed.dumps({"a": 1}) == '{"a": 1}'
+    assert parsed.dumps({"a": 1}) == '{"a":1}'
+
+
+def test_moto_json_is_orjson_with_the_standard_library_behind_it() -> None:
+    import json as real_json
+    from datetime import UTC, datetime
+
+    fast = motopatches._Orjson(real_json)
+    document = {"é": [1, 2.5, None, True, {"n": -(2**63)}], "s": "a\u2028b"}
+    text = real_json.dumps(document)
+    assert fast.loads(text) == real_json.loads(text) == document
+    assert fast.loads(text.encode()) == document
+    assert real_json.loads(fast.dumps(document)) == document
+    assert (
+        fast.dumps(document) == '{"é":[1,2.5,null,true,{"n":-9223372036854775808}],"s":"a\u2028b"}'
+    )
+    assert fast.dumps(document, separators=(",", ":")) == fast.dumps(document)
+    # what orjson refuses goes to the standard library, with its result or its error
+    assert fast.loads('{"x": NaN}')["x"] != fast.loads('{"x": NaN}')["x"]
+    assert fast.loads(str(2**70)) == 2**70
+    assert fast.dumps({1: "a"}) == '{"1": "a"}'
+    assert fast.dumps(2**70) == str(2**70)
+    with pytest.raises(TypeError):
+        fast.dumps({"t": datetime(2026, 1, 1, tzinfo=UTC)})
+    with pytest.raises(ValueError):
+        fast.loads("{not json")
+    assert fast.dumps(document, indent=2) == real_json.dumps(document, indent=2)
+    assert fast.JSONDecodeError is real_json.JSONDecodeError
 
 
 def test_every_matching_rule_and_the_archive_get_the_event(aws_env: None) -> None:
@@ -381,3 +406,129 @@ def test_deleted_messages_are_not_kept_alive(aws_env: None) -> None:
         gc.collect()
         alive = [o for o in gc.get_objects() if isinstance(o, Message)]
         assert alive == []  # moto as released keeps all 30, and a copy per receive
+
+
+# -- 9. JSON by orjson in moto's request parsing, responses and deliveries ----------------
+
+
+def test_a_delivered_event_is_compact_utf8_json_and_round_trips(aws_env: None) -> None:
+    with mock_aws():
+        events, sqs, ddb = boto3.client("events"), boto3.client("sqs"), boto3.client("dynamodb")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["sdp.a"]}))
+        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        detail = {"city": "Zürich", "n": 2**40, "x": 1.5, "deep": [[{"a": None}]]}
+        entry = {"Source": "sdp.a", "DetailType": "T", "Detail": json.dumps(detail)}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+        assert '"city":"Zürich"' in message["Body"]
+        assert json.loads(message["Body"])["detail"] == detail
+        # requests parsed and responses written the same way: a DynamoDB round trip
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {"pk": {"S": "é"}, "n": {"N": "12345678901234567890123"}, "b": {"B": b"\x00\xff"}}
+        ddb.put_item(TableName="t", Item=item)
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "é"}})["Item"] == item
+
+
+# -- 10. conditions parsed once per text; method names listed once per class --------------
+
+
+def test_a_condition_is_parsed_once_and_keeps_its_own_values() -> None:
+    made: list[Any] = []
+
+    class Parser:
+        def __init__(self, expression: str, names: Any, values: Any) -> None:
+            made.append(self)
+            self.expression, self.values = expression, values
+            self.expr_attr_names_found: list[str] = []
+            self.expr_attr_values_found: list[str] = []
+
+        def parse(self) -> Any:
+            if "(" in self.expression:
+                raise ValueError("bad expression")
+            self.expr_attr_names_found.append("#a")
+            self.expr_attr_values_found.append(":v")
+            return types.SimpleNamespace(values=self.values)
+
+    conditions = motopatches._Conditions(Parser, size=2)
+    values = {":v": {"L": [{"N": "1"}]}}
+    first = conditions.tree("#a = :v", {"#a": "a"}, values)
+    values[":v"]["L"].append({"N": "2"})  # the caller reuses its dict
+    assert first.values == {":v": {"L": [{"N": "1"}]}}
+    assert conditions.tree("#a = :v", {"#a": "a"}, {":v": {"L": [{"N": "1"}]}}) is first
+    # a handler's parser: parsed already, with lists of its own to extend
+    parser = conditions.parser("#a = :v", {"#a": "a"}, {":v": {"L": [{"N": "1"}]}})
+    assert parser.parse() is first
+    parser.expr_attr_names_found += ["#b"]
+    again = conditions.parser("#a = :v", {"#a": "a"}, {":v": {"L": [{"N": "1"}]}})
+    assert (again.expr_attr_names_found, again.expr_attr_values_found) == (["#a"], [":v"])
+    assert len(made) == 1
+    assert conditions.tree("#a = :v", {"#a": "a"}, values) is not first  # other values
+    assert len(made) == 2
+    # an expression that does not parse raises where moto raises it: at parse()
+    failing = conditions.parser("f(", None, None)
+    with pytest.raises(ValueError, match="bad expression"):
+        failing.parse()
+    with pytest.raises(ValueError, match="bad expression"):
+        conditions.tree("f(", None, None)
+    # what orjson cannot write is parsed every time, never kept
+    before = len(made)
+    conditions.tree("b = :b", None, {":b": {"B": b"\x00"}})
+    conditions.tree("b = :b", None, {":b": {"B": b"\x00"}})
+    assert len(made) == before + 2
+
+
+def test_conditions_still_judge_each_item(aws_env: None) -> None:
+    with mock_aws():
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        new = {"ConditionExpression": "attribute_not_exists(pk)"}
+        for key in ("a", "b"):
+            ddb.put_item(TableName="t", Item={"pk": {"S": key}, "n": {"N": "1"}}, **new)
+        with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(TableName="t", Item={"pk": {"S": "a"}}, **new)
+        bump = {
+            "UpdateExpression": "SET n = n + :one",
+            "ConditionExpression": "n = :n",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":n": {"N": "1"}},
+        }
+        ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, **bump)
+        with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, **bump)  # n is 2 now
+        ddb.update_item(TableName="t", Key={"pk": {"S": "b"}}, **bump)
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": k}}, **new}} for k in ("c", "a")
+                ]
+            )
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "c"}})
+        # moto's request validation still sees what each expression uses, every time
+        unused = {**new, "ExpressionAttributeNames": {"#x": "x"}}
+        for _ in range(2):
+            with pytest.raises(ddb.exceptions.ClientError, match="unused"):
+                ddb.put_item(TableName="t", Item={"pk": {"S": "d"}}, **unused)
+
+
+def test_method_names_are_listed_once_per_class(aws_env: None) -> None:
+    from moto.core import responses
+
+    class Handler:
+        def list_things(self) -> None: ...
+
+    names = responses.method_names_from_class(Handler)
+    assert "list_things" in names
+    assert responses.method_names_from_class(Handler) is names
