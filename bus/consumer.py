@@ -26,6 +26,7 @@ from bus.faults import Faults
 from bus.packing import Output, batch_id_for, chunk_items, envelope_overhead, item_id
 from bus.publisher import EventPublisher
 from bus.saga import Failure, SagaConfig, SagaStarter
+from observability import heap
 
 Handler = Callable[[Any], Sequence[Output]]
 
@@ -204,6 +205,7 @@ class Consumer:
         for group in merge_groups(deliveries, self.config.max_records_per_event):
             self._handle_group(group, handle, result)
         self._emit_metrics(result)
+        heap.settle_once()
         return result.response()
 
     def _parse(self, record: dict[str, Any], result: BatchResult) -> Delivery | None:

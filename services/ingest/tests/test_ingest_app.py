@@ -286,3 +286,23 @@ def test_publish_failure_fails_every_message(
     }
     assert len(failing.calls) == 1
     failing.check_all()
+
+
+@pytest.mark.parametrize("entry", ["http", "bus"])
+def test_a_handled_request_settles_the_environments_heap(
+    load_event: Load, publisher: RecordingPublisher, entry: str
+) -> None:
+    import gc
+
+    from observability import heap
+
+    heap.reset()
+    try:
+        if entry == "http":
+            assert app.handle_http(load_event("http-post-batch.json"), CONTEXT)["statusCode"] == 202
+        else:
+            sqs = load_event("sqs-producer-events.json")
+            assert app.handle_bus_events(sqs, CONTEXT) == {"batchItemFailures": []}
+        assert gc.get_freeze_count() > 0
+    finally:
+        heap.reset()

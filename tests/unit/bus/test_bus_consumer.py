@@ -234,3 +234,21 @@ def test_compatible_messages_are_handled_and_published_together() -> None:
     assert [r["id"] for r in publisher.items("RecordsValidated")] == [
         f"pv-00000{i}" for i in range(1, 6)
     ]
+
+
+def test_the_first_batch_settles_the_environments_heap() -> None:
+    import gc
+
+    from observability import heap
+
+    heap.reset()
+    try:
+        c = consumer(publisher=RecordingPublisher())
+        event = {"Records": [ingested_message([validated(1, pad=0)], "m-1")]}
+        c.handle_sqs_batch(event, lambda env: [])
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        c.handle_sqs_batch(event, lambda env: [])
+        assert gc.get_freeze_count() == frozen  # once per environment
+    finally:
+        heap.reset()

@@ -13,6 +13,7 @@ from bus.packing import Output, RecordTooLargeError
 from bus.publisher import EventPublisher, PublishError
 from ingest_service import logic
 from ingest_service.config import IngestConfig
+from observability import heap
 from observability.setup import for_service
 
 SERVICE = "ingest"
@@ -56,6 +57,7 @@ def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     obs.count("RecordsIn", len(messages))
     obs.count("RecordsRejected", len(rejections))
     obs.flush()
+    heap.settle_once()
     return {"batchItemFailures": []}
 
 
@@ -86,6 +88,7 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"accepted": len(records), "ids": [r["id"] for r in records]}
     if unfit:
         body["rejected"] = [{"index": i, "errors": e["errors"]} for i, e in unfit]
+    heap.settle_once()
     return _response(202, body)
 
 
