@@ -102,6 +102,7 @@ class LocalCloud:
         self.collector: XRayCollector | None = None
         self.killed_workers: list[str] = []  # fault injection: what was killed
         self._deploy_lock = threading.Lock()
+        self._gc_tuned = False
 
     @property
     def endpoint(self) -> str:
@@ -164,6 +165,7 @@ class LocalCloud:
             raise
         if self.tune_gc and os.environ.get("SDP_GC_TUNE", "1") != "0":
             gcpolicy.tune()
+            self._gc_tuned = True
         now = time.perf_counter()
         return UpReport(
             endpoint=self.endpoint,
@@ -221,6 +223,9 @@ class LocalCloud:
             self.collector = None
         self.server.stop()
         self.state_file.unlink(missing_ok=True)
+        if self._gc_tuned:  # this process may go on without a cloud (a test run, a bench)
+            gcpolicy.restore()
+            self._gc_tuned = False
 
     def __enter__(self) -> LocalCloud:
         self.start()

@@ -239,8 +239,10 @@ def test_compatible_messages_are_handled_and_published_together() -> None:
 def test_the_first_batch_settles_the_environments_heap() -> None:
     import gc
 
+    from infra.localcloud import gcpolicy
     from observability import heap
 
+    gcpolicy.restore()  # nothing else freezing in this process while it is watched
     heap.reset()
     try:
         c = consumer(publisher=RecordingPublisher())

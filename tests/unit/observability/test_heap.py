@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from infra.localcloud import gcpolicy
 from observability import heap
 
 
 @pytest.fixture
 def fresh() -> Iterator[None]:
+    gcpolicy.restore()  # nothing else freezing in this process while it is watched
     heap.reset()
     try:
         yield
