@@ -251,6 +251,6 @@ def test_the_first_batch_settles_the_environments_heap() -> None:
         frozen = gc.get_freeze_count()
         assert frozen > 0
         c.handle_sqs_batch(event, lambda env: [])
-        assert gc.get_freeze_count() == frozen  # once per environment
+        assert gc.get_freeze_count() <= frozen  # once per environment (frozen objects may be freed)
     finally:
         heap.reset()

@@ -37,7 +37,7 @@ def test_only_the_first_call_settles(fresh: None) -> None:
     frozen = gc.get_freeze_count()
     assert frozen > len(kept)
     assert heap.settle_once() is False
-    assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() <= frozen  # nothing more frozen (some may have been freed)
 
 
 def test_later_garbage_is_still_collected(fresh: None) -> None:
