@@ -12,9 +12,13 @@ deployed stacks) to the permanent generation, which collections skip.
 ``freeze_survivors()`` does the same after every later full collection, so each full
 collection walks only what was created since the previous one. What was frozen is
 still freed by reference counting; only a reference cycle that becomes garbage after
-it was frozen stays in memory (it never did in the measured runs: the data these
-processes keep is acyclic). Both are for the local cloud's own processes; the Lambda
-workers keep CPython's defaults, as on Lambda.
+it was frozen stays in memory: at each full collection, at most what the requests in
+flight at that moment hold in cycles (the data these processes keep, items, messages
+and archived events, is freed by reference counting). Peak memory of the 100,000-record
+benchmark (sum of RSS) was 1,889 MB in the run before this policy and 1,915-2,028 MB in
+five runs after it, which also moved 1,346-1,570 records/s instead of 902 (more in
+flight at once). Both are for the local cloud's own processes; the functions settle
+their own heap once (observability/heap.py).
 """
 
 from __future__ import annotations
