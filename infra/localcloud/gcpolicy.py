@@ -16,8 +16,8 @@ it was frozen stays in memory: at each full collection, at most what the request
 flight at that moment hold in cycles (the data these processes keep, items, messages
 and archived events, is freed by reference counting). Peak memory of the 100,000-record
 benchmark (sum of RSS) was 1,889 MB in the run before this policy and 1,915-2,028 MB in
-five runs after it, which also moved 1,346-1,570 records/s instead of 902 (more in
-flight at once). Both are for the local cloud's own processes; the functions settle
+six runs after it, which moved 901-1,570 records/s against 902 (the faster, the more
+in flight at once). Both are for the local cloud's own processes; the functions settle
 their own heap once (observability/heap.py).
 """
 
