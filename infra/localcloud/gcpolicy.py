@@ -26,8 +26,6 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-_installed: list[Any] = []
-
 
 def settle() -> None:
     """Collect, then exempt every surviving object from later collections."""
@@ -44,15 +42,12 @@ def freeze_survivors() -> None:
     """After each full collection, freeze its survivors (idempotent)."""
     if _after_full_collection not in gc.callbacks:
         gc.callbacks.append(_after_full_collection)
-        _installed.append(_after_full_collection)
 
 
 def restore() -> None:
     """Undo ``freeze_survivors`` and return frozen objects to collection (for tests)."""
-    while _installed:
-        callback = _installed.pop()
-        if callback in gc.callbacks:
-            gc.callbacks.remove(callback)
+    while _after_full_collection in gc.callbacks:
+        gc.callbacks.remove(_after_full_collection)
     gc.unfreeze()
 
 

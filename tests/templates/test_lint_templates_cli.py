@@ -173,8 +173,12 @@ def test_unparseable_tool_output_is_a_finding_not_a_pass(tmp_path: Path) -> None
     assert (found.rule, found.tool) == ("tool-error", "checkov")
 
 
-def test_checkov_output_is_parsed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reported", ["absolute", "relative"])
+def test_checkov_output_is_parsed(tmp_path: Path, reported: str) -> None:
+    # checkov runs from the templates' common folder with relative paths; either way a
+    # finding maps back to its template
     template = (FIXTURES / "queue_without_redrive.yaml").resolve()
+    path = str(template) if reported == "absolute" else template.name
     output = {
         "check_type": "cloudformation",
         "results": {
@@ -182,31 +186,9 @@ def test_checkov_output_is_parsed(tmp_path: Path) -> None:
                 {
                     "check_id": "CKV_AWS_27",
                     "check_name": "Ensure all data stored in the SQS queue is encrypted",
-                    "file_abs_path": str(template),
-                    "file_line_range": [4, 6],
-                    "resource": "AWS::SQS::Queue.WorkQueue",
-                }
-            ]
-        },
-        "summary": {"failed": 1, "parsing_errors": 0},
-    }
-    checkov = _stand_in(tmp_path, "checkov", json.dumps(output), 1)
-    found = runner.run_checkov({"q.yaml": template}, checkov, dict(os.environ))
-    assert [(f.template, f.resource, f.rule) for f in found] == [
-        ("q.yaml", "WorkQueue", "CKV_AWS_27")
-    ]
-
-
-def test_checkov_relative_paths_map_back_to_their_templates(tmp_path: Path) -> None:
-    # checkov runs from the templates' common folder with relative paths and reports them so
-    template = (FIXTURES / "queue_without_redrive.yaml").resolve()
-    output = {
-        "results": {
-            "failed_checks": [
-                {
-                    "check_id": "CKV_AWS_27",
-                    "file_abs_path": template.name,
+                    "file_abs_path": path,
                     "file_path": f"/{template.name}",
+                    "file_line_range": [4, 6],
                     "resource": "AWS::SQS::Queue.WorkQueue",
                 }
             ]
