@@ -83,7 +83,7 @@ def merge_groups(deliveries: list[Delivery], max_records: int) -> list[list[Deli
 
 def merged(group: list[Delivery]) -> Any:
     """One envelope for a group: the first one's metadata (its batch id and trace carry
-    on), the lists of every member concatenated."""
+    on), the lists of every member concatenated, the members kept (``deliveries()``)."""
     from contracts.envelope import Envelope
 
     first = group[0].envelope
@@ -95,7 +95,7 @@ def merged(group: list[Delivery]) -> Any:
             data[key].extend(values)
     count = sum(len(v) for v in data.values())
     metadata = first.metadata.model_copy(update={"record_count": count})
-    return Envelope(metadata, data)
+    return Envelope(metadata, data, members=tuple(d.envelope for d in group))
 
 
 class Consumer:
@@ -143,6 +143,8 @@ class Consumer:
 
         current = tracecontext.current()
         trace = Trace(**current) if current else None
+        if output.parent is not None:
+            parent = output.parent
         parent_id = parent.metadata.batch_id if parent is not None else None
         if output.items_key is None:
             chunks: list[tuple[list[Any], int]] = [([], output.record_count)]

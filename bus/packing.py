@@ -35,6 +35,7 @@ class Output:
     items_key: str | None = "records"
     extra: Mapping[str, Any] = field(default_factory=dict)
     record_count: int = 0  # for a single-envelope output (items_key=None)
+    parent: Any = None  # an Envelope; None: the envelope handled
 
 
 class RecordTooLargeError(ValueError):

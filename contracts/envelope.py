@@ -10,7 +10,7 @@ model is built per record on a service hop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +61,19 @@ class EnvelopeError(ContractError):
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """``detail`` of a domain event: batch metadata and the contract's data."""
+    """``detail`` of a domain event: batch metadata and the contract's data.
+
+    An envelope a consumer merged from several deliveries keeps them in ``members``
+    (see ``deliveries``): a service whose effects must not depend on how deliveries
+    were grouped (store, aggregate) works per delivered batch."""
 
     metadata: Metadata
     data: dict[str, Any]
+    members: tuple[Envelope, ...] = field(default=(), compare=False, repr=False)
+
+    def deliveries(self) -> tuple[Envelope, ...]:
+        """The envelopes as delivered: the merged ones, or this one alone."""
+        return self.members or (self,)
 
     @property
     def contract(self) -> str:

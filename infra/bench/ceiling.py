@@ -49,11 +49,11 @@ def _deliver(entries: list[dict[str, Any]]) -> list[Any]:
 
 def run_pipeline(records: list[dict[str, Any]], max_records_per_event: int) -> float:
     """CPU seconds to take `records` through all five services' logic."""
-    from aggregate_service.logic import plan_transactions, total_deltas, unique_by_id
+    from aggregate_service.logic import claims_for, merge_totals, plan_transactions, unique_by_id
     from enrich_service.adapters import InMemorySegmentLookup
     from enrich_service.logic import enrich_records
     from ingest_service.logic import records_from_http, split_ingestable
-    from store_service.logic import archive_objects, dedupe_by_id, record_item
+    from store_service.logic import archive_objects, dedupe_by_id, index_items, record_item
     from validate_service.logic import split_valid
 
     from bus.config import BusConfig
@@ -76,8 +76,10 @@ def run_pipeline(records: list[dict[str, Any]], max_records_per_event: int) -> f
             enriched = enrich_records(validated.data["records"], segments)
             for to_store in hop("enrich", [Output("RecordsEnriched", enriched)], validated):
                 batch = dedupe_by_id(to_store.data["records"])
-                [record_item(r, "2026-01-01T00:00:00Z") for r in batch]
-                objects = archive_objects(to_store.metadata.batch_id, batch)
+                origin = to_store.metadata.batch_id
+                [record_item(r, "2026-01-01T00:00:00Z", origin) for r in batch]
+                index_items(origin, batch)
+                objects = archive_objects(origin, batch)
                 archives = [
                     {"bucket": "bench", "key": o.key, "records": o.records} for o in objects
                 ]
@@ -87,8 +89,9 @@ def run_pipeline(records: list[dict[str, Any]], max_records_per_event: int) -> f
                     to_store,
                 ):
                     unique, _ = unique_by_id(stored.data["records"])
-                    for group in plan_transactions(unique):
-                        total_deltas(group)
+                    claims = claims_for(stored.metadata.batch_id, unique)
+                    for group in plan_transactions(claims):
+                        merge_totals(group)
     return time.process_time() - began
 
 

@@ -28,7 +28,14 @@ from typing import Any, Protocol
 from infra.cost.units import item_size, read_units, write_units
 
 WRITE_ACTIONS = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "BatchExecuteStatement",  # the pipeline's batches of INSERTs (infra.localcloud.partiql)
+    }
 )
 READ_ACTIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 
@@ -107,6 +114,8 @@ def write_ops(action: str, request: Mapping[str, Any]) -> list[WriteOp]:
                 elif "DeleteRequest" in entry:
                     ops.append(WriteOp(table_name(table), "Delete", entry["DeleteRequest"]["Key"]))
         return ops
+    if action == "BatchExecuteStatement":
+        return _insert_ops(request)
     if action == "TransactWriteItems":
         ops = []
         for entry in request.get("TransactItems") or ():
@@ -116,6 +125,18 @@ def write_ops(action: str, request: Mapping[str, Any]) -> list[WriteOp]:
             ops.append(WriteOp(table_name(op["TableName"]), kind, attrs or {}, values))
         return ops
     return []
+
+
+def _insert_ops(request: Mapping[str, Any]) -> list[WriteOp]:
+    """A BatchExecuteStatement's INSERTs, as puts (other statements are not priced)."""
+    from infra.localcloud.partiql import parse_insert
+
+    ops = []
+    for statement in request.get("Statements") or ():
+        insert = parse_insert(statement.get("Statement", ""), statement.get("Parameters"))
+        if insert is not None:
+            ops.append(WriteOp(table_name(insert[0]), "Put", insert[1]))
+    return ops
 
 
 def _update_values(op: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,6 +160,23 @@ def _unprocessed(ops: list[WriteOp], response: Mapping[str, Any]) -> list[WriteO
         for e in entries
     }
     return [op for op in ops if (op.table, _freeze(op.attrs)) not in pending]
+
+
+def _statements_written(
+    ops: list[WriteOp], response: Mapping[str, Any], units: Units
+) -> list[WriteOp]:
+    """The inserts a BatchExecuteStatement wrote. One refused because its key exists
+    (``DuplicateItem``) is a failed conditional write: it costs the existing item's
+    size, at least 1 unit; one refused for throttling or validation costs nothing."""
+    answers = list(response.get("Responses") or ())
+    written = []
+    for i, op in enumerate(ops):
+        error = (answers[i] if i < len(answers) else {}).get("Error")
+        if not error:
+            written.append(op)
+        elif error.get("Code") == "DuplicateItem":
+            units.add(op.table, wru=write_units(item_size(op.before)), conditional_failures=1)
+    return written
 
 
 def _freeze(value: Any) -> Any:
@@ -177,6 +215,8 @@ def write_call_units(
         return units
     if action == "BatchWriteItem" and response is not None:
         ops = _unprocessed(ops, response)
+    if action == "BatchExecuteStatement" and response is not None:
+        ops = _statements_written(ops, response, units)
     for i, op in enumerate(ops):
         new = _new_item(op, after[i] if after is not None else None)
         table_units = write_units(

@@ -307,7 +307,9 @@ class Meter:
             keys = {t: catalog.table_keys(call.region, t) for t in tables}
         response = (
             orjson.loads(call.response)
-            if call.action == "BatchWriteItem" and call.status == 200 and call.response
+            if call.action in ("BatchWriteItem", "BatchExecuteStatement")
+            and call.status == 200
+            and call.response
             else None
         )
         return dynamo.write_call_units(

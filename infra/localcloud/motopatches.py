@@ -57,6 +57,12 @@ tests/unit/test_motopatches.py.
     third of a 100-item transaction's time), and every request listed its handler
     class's methods with ``inspect.getmembers``. Parses are kept per (expression, names,
     values); method names per class.
+11. ``BatchExecuteStatement`` ran each statement by handing the PartiQL engine a JSON
+    copy of every item of every table (a request of 25 inserts into a table of 100,000
+    items took seconds), and an ``INSERT`` overwrote an existing item where DynamoDB
+    refuses it with ``DuplicateItem``. A batch of parameterised inserts (the form in
+    ``partiql.py``) is served directly: each statement alone, ``DuplicateItem`` when
+    the key exists, as DynamoDB does; any other batch goes to moto.
 """
 
 from __future__ import annotations
@@ -134,6 +140,46 @@ def _write(self: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> 
             expression_attribute_names=op.get("ExpressionAttributeNames"),
             expression_attribute_values=op.get("ExpressionAttributeValues"),
         )
+
+
+def batch_execute_statement(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from infra.localcloud.partiql import parse_insert
+
+    inserts = [parse_insert(s.get("Statement", ""), s.get("Parameters")) for s in statements]
+    if not statements or any(i is None for i in inserts):
+        return _ORIGINAL["batch_execute_statement"](self, statements)
+    responses: list[dict[str, Any]] = []
+    for insert in inserts:
+        assert insert is not None
+        table_name, item = insert
+        if table_name not in self.tables:
+            responses.append(
+                {"Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}}
+            )
+            continue
+        table = self.tables[table_name]
+        try:
+            key = _item_key(table, "Put", {"Item": item})
+            if self.get_item(table_name, key) is not None:
+                responses.append(
+                    {
+                        "TableName": table_name,
+                        "Error": {
+                            "Code": "DuplicateItem",
+                            "Message": "Duplicate primary key exists in table",
+                        },
+                    }
+                )
+                continue
+            self.put_item(table_name, item)
+        except Exception as exc:  # what the put refuses (a missing key, a bad value)
+            message = str(getattr(exc, "message", exc))
+            responses.append(
+                {"TableName": table_name, "Error": {"Code": "ValidationError", "Message": message}}
+            )
+            continue
+        responses.append({"TableName": table_name})
+    return responses
 
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -453,6 +499,26 @@ _MATCH_ALL = _MatchAll()
 _ORIGINAL: dict[str, Any] = {}
 
 
+def _apply_condition_cache() -> None:
+    import functools
+
+    # 10. conditions parsed once per text; a handler class's method names listed once
+    import moto.dynamodb.models as ddb_models
+    import moto.dynamodb.models.table as ddb_table
+    import moto.dynamodb.responses as ddb_responses
+    from moto.core import responses as core_responses
+    from moto.dynamodb import comparisons
+
+    conditions = _Conditions(comparisons.create_condition_expression_parser)
+    _CONDITIONS.append(conditions)
+    ddb_models.get_filter_expression = conditions.tree  # type: ignore[assignment]
+    ddb_table.get_filter_expression = conditions.tree  # type: ignore[assignment]
+    ddb_responses.create_condition_expression_parser = conditions.parser  # type: ignore[assignment]
+    list_methods = core_responses.method_names_from_class
+    names = functools.lru_cache(maxsize=None)(lambda cls: frozenset(list_methods(cls)))
+    core_responses.method_names_from_class = names  # type: ignore[assignment]
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     global _APPLIED  # noqa: PLW0603 - patches are process-wide by nature
@@ -460,7 +526,13 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    # 1. transactions without table copies; 11. batches of inserts served directly
+    _ORIGINAL["batch_execute_statement"] = DynamoDBBackend.batch_execute_statement
+    for name, fixed in (
+        ("transact_write_items", transact_write_items),
+        ("batch_execute_statement", batch_execute_statement),
+    ):
+        setattr(DynamoDBBackend, name, fixed)
 
     import moto.stepfunctions.models as sfn_models
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -514,19 +586,5 @@ def apply() -> None:
 
     core_parse.json = _Orjson(core_parse.json)  # type: ignore[assignment]
     core_serialize.json = _Orjson(core_serialize.json)  # type: ignore[assignment]
-    # 10. conditions parsed once per text; a handler class's method names listed once
-    import moto.dynamodb.models as ddb_models
-    import moto.dynamodb.models.table as ddb_table
-    import moto.dynamodb.responses as ddb_responses
-    from moto.core import responses as core_responses
-    from moto.dynamodb import comparisons
-
-    conditions = _Conditions(comparisons.create_condition_expression_parser)
-    _CONDITIONS.append(conditions)
-    ddb_models.get_filter_expression = conditions.tree  # type: ignore[assignment]
-    ddb_table.get_filter_expression = conditions.tree  # type: ignore[assignment]
-    ddb_responses.create_condition_expression_parser = conditions.parser  # type: ignore[assignment]
-    list_methods = core_responses.method_names_from_class
-    names = functools.lru_cache(maxsize=None)(lambda cls: frozenset(list_methods(cls)))
-    core_responses.method_names_from_class = names  # type: ignore[assignment]
+    _apply_condition_cache()
     _APPLIED = True

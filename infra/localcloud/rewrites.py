@@ -113,6 +113,23 @@ def inline_event_bus_refs(cfn: Template) -> Template:
     return result
 
 
+def archive_patterns_as_text(cfn: Template) -> Template:
+    """Give an archive's ``EventPattern`` as JSON text.
+
+    CloudFormation takes the pattern as an object; moto's archive (5.2.5) parses it as
+    text and fails on an object, where its rules accept both."""
+    import json
+
+    out = copy.deepcopy(cfn)
+    for resource in out.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Events::Archive" and isinstance(
+            properties.get("EventPattern"), dict
+        ):
+            properties["EventPattern"] = json.dumps(properties["EventPattern"])
+    return out
+
+
 def drop_unsupported_resources(cfn: Template) -> Template:
     """Leave out resource types moto cannot deploy (see UNSUPPORTED_LOCALLY)."""
     out = copy.deepcopy(cfn)
@@ -209,6 +226,7 @@ SAM_REWRITES: tuple[Callable[[Template], Template], ...] = (
 )
 CFN_REWRITES: tuple[Callable[[Template], Template], ...] = (
     inline_event_bus_refs,
+    archive_patterns_as_text,
     drop_unsupported_resources,
     drop_dangling,
 )

@@ -9,23 +9,24 @@ replay of the last minutes may miss the newest ones. Replayed events are not arc
 again. DescribeReplay has no count of events replayed; ``events_replayed`` is None
 unless a backend reports one.
 
-The local cloud (moto 5.2.5) differs; ``StartReplay``:
+On the local cloud (moto with the fixes in ``infra/localcloud/motopatches.py``)
+``StartReplay`` honours the window and ``FilterArns`` too, delivers the archived event
+as it was put with a new ``id``, ``replay-name`` and an extra ``ingestion-time`` field,
+and runs synchronously: the replay is COMPLETED when StartReplay returns (which still
+reports STARTING).
 
-- replays **every** event in the archive: the time window is not applied;
-- ignores ``Destination.FilterArns``: every rule on the bus whose pattern matches gets
-  the replayed events, not only the service's;
-- delivers the archived event as it was put (targets' input transformers are not
-  applied) with a new ``id``, ``replay-name`` and an extra ``ingestion-time`` field;
-- runs synchronously: the replay is COMPLETED when StartReplay returns (which still
-  reports STARTING).
-
-Replaying is safe either way because every effect is idempotent by record id (store
-overwrites, aggregate counts each record once); on the local cloud it is only more
-work than asked for.
+The archive keeps the first domain event only, RecordsIngested (the platform
+template's ``EventPattern``): a replay hands it to validate, and every later hop runs
+again from it. That is safe because every effect is idempotent: a record item is
+written once and belongs to the batch that first stored it, so a replayed record is
+announced and counted again only if it was never announced before (a record lost on
+the way is recovered; one counted is not counted twice). ``--service`` limits a
+replay to the service's rules that take an archived event (validate's).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -75,17 +76,37 @@ def _pages(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> list
         kwargs["NextToken"] = page["NextToken"]
 
 
-def rules_for_service(events: Any, service: str, bus: str = BUS) -> list[str]:
-    """ARNs of the rules on `bus` with a target that is the queue `sdp-<service>`."""
+def rules_for_service(
+    events: Any, service: str, bus: str = BUS, archived: set[str] | None = None
+) -> list[str]:
+    """ARNs of the rules on `bus` with a target that is the queue `sdp-<service>`; with
+    `archived` (the detail-types the archive keeps), only rules that take one of them."""
     queue = service_queue(service)
     arns = []
     for rule in _pages(events.list_rules, "Rules", EventBusName=bus):
+        if archived is not None and not archived & _detail_types(rule.get("EventPattern")):
+            continue
         targets = _pages(
             events.list_targets_by_rule, "Targets", Rule=rule["Name"], EventBusName=bus
         )
         if any(_is_queue_arn(t.get("Arn", ""), queue) for t in targets):
             arns.append(str(rule["Arn"]))
     return sorted(arns)
+
+
+def archived_types(described: Any) -> set[str] | None:
+    """The detail-types an archive keeps (its EventPattern), None when it keeps all."""
+    types = _detail_types(described.get("EventPattern"))
+    return types or None
+
+
+def _detail_types(pattern: Any) -> set[str]:
+    try:
+        parsed = json.loads(pattern) if isinstance(pattern, str) else (pattern or {})
+    except ValueError:
+        return set()
+    listed = parsed.get("detail-type") if isinstance(parsed, dict) else None
+    return {t for t in listed if isinstance(t, str)} if isinstance(listed, list) else set()
 
 
 def _is_queue_arn(arn: str, queue: str) -> bool:
@@ -173,9 +194,16 @@ def replay(
         raise
     filters: list[str] = []
     if service is not None:
-        filters = rules_for_service(events, service, bus)
-        if not filters:
+        if not rules_for_service(events, service, bus):
             raise OpsError(f"no rule on {bus} targets {service_queue(service)}: is it deployed?")
+        archived = archived_types(described)
+        filters = rules_for_service(events, service, bus, archived)
+        if not filters:
+            kept = ", ".join(sorted(archived or ()))
+            raise OpsError(
+                f"{archive} keeps {kept} only, which no rule of {service} takes: replay "
+                "without --service to run every hop again from it (each is idempotent)"
+            )
     began = time.monotonic()
     started = _start(events, name, described, start=start, end=end, filters=filters)
     result = ReplayResult(

@@ -138,3 +138,19 @@ def test_no_consumer_rule_takes_producer_events(catalog: Catalog) -> None:
     for service in SERVICES:
         if service != "ingest":
             assert not _matches(rule_patterns(service), event), service
+
+
+def test_the_archive_keeps_the_first_domain_event_only(catalog: Catalog) -> None:
+    """`sdp replay` runs the pipeline again from what the archive keeps: RecordsIngested,
+    which only validate's rules take."""
+    path = REPO_ROOT / "infra" / "platform" / "template.yaml"
+    template = yaml_parse(path.read_text(encoding="utf-8"))
+    [archive] = [
+        r for r in template["Resources"].values() if r.get("Type") == "AWS::Events::Archive"
+    ]
+    pattern = EventPattern.load(json.dumps(archive["Properties"]["EventPattern"]))
+    kept = {name for name, event in _domain_samples(catalog) if pattern.matches_event(event)}
+    assert kept == {"RecordsIngested"}
+    assert not pattern.matches_event(_producer_event(catalog.sample("Click", 1)))
+    [ingested] = [e for name, e in _domain_samples(catalog) if name == "RecordsIngested"]
+    assert [s for s in SERVICES if _matches(rule_patterns(s), ingested)] == ["validate"]

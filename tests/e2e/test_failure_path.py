@@ -116,28 +116,43 @@ def test_redrive_after_the_poison_is_cured_stores_the_records_once(
     poison = set(report["poison_ids"])
     ddb = cloud.client("dynamodb")
 
-    def markers() -> int:
-        return sum(
-            "Item"
-            in ddb.get_item(
-                TableName="sdp-aggregates", Key={"pk": {"S": f"seen#{i}"}, "sk": {"S": "aggregate"}}
-            )
-            for i in poison
+    def stored(record_id: str) -> bool:
+        return "Item" in ddb.get_item(
+            TableName="sdp-records", Key={"pk": {"S": f"rec#{record_id}"}}
         )
 
-    assert markers() == 0
+    def counted_and_stored() -> tuple[int, int]:
+        """Records counted by type (every record moves one type counter) and stored."""
+        counted = sum(
+            int(item["n"]["N"])
+            for page in ddb.get_paginator("scan").paginate(TableName="sdp-aggregates")
+            for item in page["Items"]
+            if item["pk"]["S"].startswith("count#type#")
+        )
+        kept = sum(
+            page["Count"]
+            for page in ddb.get_paginator("scan").paginate(
+                TableName="sdp-records",
+                Select="COUNT",
+                FilterExpression="begins_with(pk, :rec)",
+                ExpressionAttributeValues={":rec": {"S": "rec#"}},
+            )
+        )
+        return counted, kept
+
+    assert not any(stored(i) for i in poison)
+    before = counted_and_stored()
+    assert before[0] == before[1]
     result = redrive(cloud.client("sqs"), service="enrich")
     assert result.moved > 0 and result.failed == 0
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and markers() < len(poison):
+    while time.monotonic() < deadline and not all(stored(i) for i in poison):
         time.sleep(0.5)
-    assert markers() == len(poison)
-    stored = [
-        ddb.get_item(TableName="sdp-records", Key={"pk": {"S": f"rec#{i}"}}).get("Item")
-        for i in poison
-    ]
-    assert all(stored)
+    assert all(stored(i) for i in poison)
+    assert cloud.wait_drained(timeout=60)
+    # each stored record counted once: the poison ones now too
+    assert counted_and_stored() == (before[0] + len(poison), before[1] + len(poison))
     # a second redrive finds nothing to move, and counts stay put
     assert redrive(cloud.client("sqs"), service="enrich").moved == 0
     assert cloud.wait_drained(timeout=60)
-    assert markers() == len(poison)
+    assert counted_and_stored() == (before[0] + len(poison), before[1] + len(poison))

@@ -1,5 +1,6 @@
-"""`sdp dlq` and `sdp replay` against the whole pipeline on a local cloud: a redriven or
-replayed batch reaches its service again and never counts twice."""
+"""`sdp dlq` and `sdp replay` against the whole pipeline on a local cloud: a redriven
+batch reaches its service again, a replayed one runs the pipeline again, and neither
+counts twice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from infra.cli.common import CliError
 from infra.localcloud.cloud import LocalCloud
 from infra.localcloud.deploy import REPO_ROOT
 from infra.localcloud.server import free_port
@@ -24,6 +26,7 @@ from infra.ops import cli
 pytestmark = pytest.mark.integration
 
 SAMPLE = REPO_ROOT / "contracts" / "samples" / "RecordsStored" / "v1.json"
+INGESTED_SAMPLE = REPO_ROOT / "contracts" / "samples" / "RecordsIngested" / "v1.json"
 OBSERVER = "sdp-test-ops-observed"
 
 
@@ -40,7 +43,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
 
 
 class Observer:
-    """Every AggregatesUpdated on the bus, through a rule of the test's own."""
+    """Every AggregatesUpdated, RecordsValidated and RecordsIngested on the bus, through a
+    rule of the test's own."""
 
     def __init__(self, cloud: LocalCloud) -> None:
         self.sqs = cloud.client("sqs")
@@ -51,7 +55,10 @@ class Observer:
             Name="sdp-test-ops-observer",
             EventBusName="sdp-bus",
             EventPattern=json.dumps(
-                {"source": ["sdp.aggregate"], "detail-type": ["AggregatesUpdated"]}
+                {
+                    "source": ["sdp.aggregate", "sdp.validate", "sdp.ingest"],
+                    "detail-type": ["AggregatesUpdated", "RecordsValidated", "RecordsIngested"],
+                }
             ),
         )
         events.put_targets(
@@ -74,9 +81,20 @@ class Observer:
         return [
             e["detail"]["data"]
             for e in self.seen
-            if e["detail"]["metadata"].get("parent_batch_id") == batch_id
+            if e["detail-type"] == "AggregatesUpdated"
+            and e["detail"]["metadata"].get("parent_batch_id") == batch_id
             and ("replay-name" in e) == replayed
         ]
+
+    def validated_in_replay(self, name: str) -> set[str]:
+        """Ids of the records validate handled again in the replay `name`."""
+        return {
+            r["id"]
+            for e in self.seen
+            if e["detail-type"] == "RecordsValidated"
+            and e["detail"]["metadata"].get("replay_name") == name
+            for r in e["detail"]["data"]["records"]
+        }
 
     def wait_for(self, batch_id: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -142,6 +160,41 @@ class Batch:
         }
 
 
+class IngestedBatch(Batch):
+    """A RecordsIngested event of Purchases with fresh ids in a minute of its own: what
+    ingest publishes, and what the archive keeps."""
+
+    def __init__(self, n: int = 2) -> None:
+        super().__init__(n)
+        sample = json.loads(INGESTED_SAMPLE.read_text())
+        template = sample["detail"]["data"]["records"][0]  # a valid Purchase
+        self.amount = Decimal(str(template["amount"])) * n
+        occurred = f"{self.minute}:30Z"
+        records = [dict(template, id=i, occurred_at=occurred) for i in self.ids]
+        self.detail = copy.deepcopy(sample["detail"])
+        self.detail["metadata"].update(
+            batch_id=self.batch_id,
+            produced_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            attempt=1,
+            record_count=n,
+        )
+        self.detail["metadata"].pop("trace", None)
+        self.detail["data"]["records"] = records
+
+    def put(self, cloud: LocalCloud) -> None:
+        result = cloud.client("events").put_events(
+            Entries=[
+                {
+                    "EventBusName": "sdp-bus",
+                    "Source": "sdp.ingest",
+                    "DetailType": "RecordsIngested",
+                    "Detail": json.dumps(self.detail),
+                }
+            ]
+        )
+        assert result["FailedEntryCount"] == 0, result
+
+
 def counters(cloud: LocalCloud, batch: Batch) -> dict[str, Any]:
     ddb = cloud.client("dynamodb")
 
@@ -155,20 +208,34 @@ def counters(cloud: LocalCloud, batch: Batch) -> dict[str, Any]:
         "country": int(item("count#country#unknown", batch.hour).get("n", {"N": "0"})["N"]),
         "revenue_n": int(revenue.get("n", {"N": "0"})["N"]),
         "revenue": Decimal(revenue.get("amount", {"N": "0"})["N"]),
-        "markers": sum(bool(item(f"seen#{i}", "aggregate")) for i in batch.ids),
+        "claims": int(bool(item(f"claim#{batch.batch_id}#0", "aggregate"))),
+        "stored": sum(
+            "Item" in ddb.get_item(TableName="sdp-records", Key={"pk": {"S": f"rec#{i}"}})
+            for i in batch.ids
+        ),
     }
 
 
 def counted_once(batch: Batch) -> dict[str, Any]:
     n = len(batch.ids)
-    return {"type": n, "country": n, "revenue_n": n, "revenue": batch.amount, "markers": n}
+    # a RecordsStored put on the bus is claimed under its batch id, and its records are in
+    # no table; an ingested batch's records are stored, and claimed under store's batch id
+    ingested = isinstance(batch, IngestedBatch)
+    return {
+        "type": n,
+        "country": n,
+        "revenue_n": n,
+        "revenue": batch.amount,
+        "claims": 0 if ingested else 1,
+        "stored": n if ingested else 0,
+    }
 
 
 def wait_counted(cloud: LocalCloud, batch: Batch, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = counters(cloud, batch)
-        if now["markers"] == len(batch.ids):
+        if now == counted_once(batch):
             return now
         time.sleep(0.2)
     raise AssertionError(f"records never counted: {counters(cloud, batch)}")
@@ -222,7 +289,7 @@ def test_redrive_counts_once_and_a_second_redrive_counts_nothing(
         "would-move"
     ]
     time.sleep(1.0)
-    assert counters(cloud, batch)["markers"] == 0  # a dry run moved nothing
+    assert counters(cloud, batch)["claims"] == 0  # a dry run moved nothing
 
     moved = sdp(cloud, capsys, "dlq", "redrive", "--service", "aggregate")
     assert [e["outcome"] for e in moved["entries"] if e["batch_id"] == batch.batch_id] == ["moved"]
@@ -244,38 +311,38 @@ def test_redrive_counts_once_and_a_second_redrive_counts_nothing(
 
 
 # -- replay -------------------------------------------------------------------------------------
-def test_replay_of_a_window_for_aggregate_completes_and_counts_nothing_twice(
+def test_replay_runs_the_pipeline_again_and_counts_nothing_twice(
     cloud: LocalCloud, observer: Observer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     began = datetime.now(UTC) - timedelta(seconds=5)
-    batch = Batch()
-    put_on_bus(cloud, batch)
+    batch = IngestedBatch()
+    batch.put(cloud)
     assert wait_counted(cloud, batch) == counted_once(batch)
-    (first,) = observer.wait_for(batch.batch_id, 1)
-    assert first["records_counted"] == len(batch.ids)
 
     name = f"ops-test-{uuid.uuid4().hex[:8]}"
-    result = sdp(
-        cloud,
-        capsys,
-        "replay",
-        "--from",
-        began.isoformat(),
-        "--to",
-        "now",
-        "--service",
-        "aggregate",
-        "--name",
-        name,
-    )
+    argv = ["replay", "--from", began.isoformat(), "--to", "now", "--service", "validate"]
+    result = sdp(cloud, capsys, *argv, "--name", name)
     assert result["state"] == "COMPLETED", result
-    assert result["filter_arns"], "no rule targets sdp-aggregate"
+    assert result["filter_arns"], "no rule of validate takes RecordsIngested"
 
-    # the replayed RecordsStored reached aggregate again and was recognised as seen
-    second = observer.wait_for(batch.batch_id, 2)[1]
-    assert (second["records_counted"], second["duplicates_skipped"]) == (0, len(batch.ids))
+    # validate handled the records again; nothing downstream counted them again
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not set(batch.ids) <= observer.validated_in_replay(name):
+        observer.drain()
+    assert set(batch.ids) <= observer.validated_in_replay(name)
     assert cloud.wait_drained(timeout=30, exclude=(OBSERVER,))
     assert counters(cloud, batch) == counted_once(batch)
+
+
+def test_replay_to_a_service_that_takes_no_archived_event_is_refused(
+    cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="sdp")
+    cli.register(parser.add_subparsers(dest="command"))
+    argv = ["replay", "--from", "1h", "--service", "aggregate", "--endpoint-url", cloud.endpoint]
+    args = parser.parse_args(argv)
+    with pytest.raises(CliError, match="keeps RecordsIngested only"):
+        args.func(args)
 
 
 def test_replay_honours_the_window_and_the_filter(
@@ -283,20 +350,18 @@ def test_replay_honours_the_window_and_the_filter(
 ) -> None:
     """What AWS does and the command relies on: only events of the window are replayed,
     only to the rules in FilterArns."""
-    before = Batch()
-    put_on_bus(cloud, before)
+    before = IngestedBatch()
+    before.put(cloud)
     wait_counted(cloud, before)
-    observer.wait_for(before.batch_id, 1)
     time.sleep(1.5)  # event times have a resolution of a second
     began = datetime.now(UTC)
     time.sleep(1.0)
-    inside = Batch()
-    put_on_bus(cloud, inside)
+    inside = IngestedBatch()
+    inside.put(cloud)
     wait_counted(cloud, inside)
-    observer.wait_for(inside.batch_id, 1)
 
     name = f"ops-test-{uuid.uuid4().hex[:8]}"
-    argv = ["replay", "--from", began.isoformat(), "--service", "aggregate", "--name", name]
+    argv = ["replay", "--from", began.isoformat(), "--service", "validate", "--name", name]
     result = sdp(cloud, capsys, *argv)
     assert result["state"] == "COMPLETED", result
     assert cloud.wait_drained(timeout=30, exclude=(OBSERVER,))
@@ -304,15 +369,16 @@ def test_replay_honours_the_window_and_the_filter(
         observer.drain()
 
     missing = []
-    if len(observer.updates_for(inside.batch_id)) < 2:
-        missing.append("the event inside the window was not replayed to sdp-aggregate")
-    if len(observer.updates_for(before.batch_id)) > 1:
+    validated = observer.validated_in_replay(name)
+    if not set(inside.ids) <= validated:
+        missing.append("the event inside the window was not replayed to sdp-validate")
+    if set(before.ids) & validated:
         missing.append("the time window is not applied: an event from before --from was replayed")
     outside = [e for e in observer.seen if e.get("replay-name") == name]
     if outside:
         missing.append(
             f"Destination.FilterArns is not honoured: {len(outside)} replayed event(s) "
-            "reached a rule that is not in FilterArns (the test's AggregatesUpdated observer)"
+            "reached a rule that is not in FilterArns (the test's observer)"
         )
     assert not missing, "StartReplay on the local cloud: " + "; ".join(missing)
     assert counters(cloud, before) == counted_once(before)

@@ -1,4 +1,4 @@
-"""The local cloud's fix to moto's TransactWriteItems keeps DynamoDB's semantics."""
+"""The local cloud's fixes to moto keep the semantics of the AWS services they stand for."""
 
 from __future__ import annotations
 
@@ -532,3 +532,95 @@ def test_method_names_are_listed_once_per_class(aws_env: None) -> None:
     names = responses.method_names_from_class(Handler)
     assert "list_things" in names
     assert responses.method_names_from_class(Handler) is names
+
+
+# -- 11. batches of inserts ------------------------------------------------------------------------
+@pytest.fixture
+def records(aws_env: None) -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="sdp-records",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        yield client
+
+
+def insert(pk: str, value: str, table: str = "sdp-records") -> dict[str, Any]:
+    return {
+        "Statement": f"INSERT INTO \"{table}\" VALUE {{'pk': ?, 'v': ?}}",
+        "Parameters": [{"S": pk}, {"S": value}],
+    }
+
+
+def test_an_insert_of_an_existing_key_is_refused_as_dynamodb_does(records: Any) -> None:
+    first = records.batch_execute_statement(Statements=[insert("a", "1"), insert("b", "1")])
+    assert [r.get("Error") for r in first["Responses"]] == [None, None]
+    again = records.batch_execute_statement(Statements=[insert("a", "2"), insert("c", "2")])
+    [refused, inserted] = again["Responses"]
+    assert refused["Error"]["Code"] == "DuplicateItem"
+    assert "Error" not in inserted
+    item = records.get_item(TableName="sdp-records", Key={"pk": {"S": "a"}})["Item"]
+    assert item["v"] == {"S": "1"}  # the first one stays
+
+
+def test_an_insert_into_a_missing_table_fails_alone(records: Any) -> None:
+    answer = records.batch_execute_statement(
+        Statements=[insert("a", "1", table="sdp-missing"), insert("b", "1")]
+    )
+    assert [r.get("Error", {}).get("Code") for r in answer["Responses"]] == [
+        "ResourceNotFound",
+        None,
+    ]
+
+
+def test_inserts_do_not_hand_every_table_to_the_partiql_engine(
+    records: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.dynamodb.models as ddb_models
+
+    def copies_everything(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the PartiQL engine was given the tables")
+
+    monkeypatch.setattr(ddb_models.partiql, "query", copies_everything)
+    answer = records.batch_execute_statement(Statements=[insert(f"k{n}", "v") for n in range(25)])
+    assert all("Error" not in r for r in answer["Responses"])
+
+
+def test_other_statements_still_go_to_moto(records: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def moto_batch(backend: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen.append(statements)
+        return [{"TableName": "sdp-records"} for _ in statements]
+
+    monkeypatch.setitem(motopatches._ORIGINAL, "batch_execute_statement", moto_batch)
+    select = {"Statement": 'SELECT * FROM "sdp-records" WHERE pk = ?', "Parameters": [{"S": "a"}]}
+    records.batch_execute_statement(Statements=[insert("a", "1"), select])  # one not an insert
+    assert len(seen) == 1 and len(seen[0]) == 2
+
+
+@pytest.mark.parametrize(
+    ("statement", "parameters", "expected"),
+    [
+        ("INSERT INTO \"tbl\" VALUE {'pk': ?, 'v': ?}", [{"S": "a"}, {"N": "1"}], True),
+        ("insert into tbl value {'pk' : ?}", [{"S": "a"}], True),
+        ("INSERT INTO \"tbl\" VALUE {'pk': 'a'}", [], False),  # a literal: not this form
+        ("INSERT INTO \"tbl\" VALUE {'pk': ?, 'v': ?}", [{"S": "a"}], False),  # one missing
+        ("INSERT INTO \"tbl\" VALUE {'pk': ?, 'pk': ?}", [{"S": "a"}, {"S": "b"}], False),
+        ('SELECT * FROM "tbl" WHERE pk = ?', [{"S": "a"}], False),
+        ('UPDATE "tbl" SET v = ? WHERE pk = ?', [{"S": "a"}, {"S": "b"}], False),
+    ],
+)
+def test_only_parameterised_inserts_are_recognised(
+    statement: str, parameters: list[dict[str, Any]], expected: bool
+) -> None:
+    from infra.localcloud.partiql import parse_insert
+
+    parsed = parse_insert(statement, parameters)
+    assert (parsed is not None) == expected
+    if parsed is not None:
+        assert parsed[0] == "tbl"
+        assert list(parsed[1].values()) == parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from infra.localcloud import rewrites
 
 
@@ -76,6 +78,20 @@ def test_refs_to_an_event_bus_become_its_name() -> None:
     assert out["Resources"]["Other"]["Properties"]["QueueName"] == {"Ref": "Name"}
 
 
+def test_an_archive_pattern_is_given_as_text() -> None:
+    pattern = {"source": ["sdp.ingest"], "detail-type": ["RecordsIngested"]}
+    cfn = {
+        "Resources": {
+            "Archive": {"Type": "AWS::Events::Archive", "Properties": {"EventPattern": pattern}},
+            "Rule": {"Type": "AWS::Events::Rule", "Properties": {"EventPattern": pattern}},
+        }
+    }
+    out = rewrites.archive_patterns_as_text(cfn)
+    assert json.loads(out["Resources"]["Archive"]["Properties"]["EventPattern"]) == pattern
+    assert out["Resources"]["Rule"]["Properties"]["EventPattern"] == pattern
+    assert cfn["Resources"]["Archive"]["Properties"]["EventPattern"] == pattern  # a copy
+
+
 def test_unsupported_resources_and_what_points_at_them_are_dropped() -> None:
     cfn = {
         "Resources": {
@@ -107,6 +123,7 @@ def test_rewrites_are_listed_in_one_place() -> None:
     ) == rewrites.SAM_REWRITES
     assert (
         rewrites.inline_event_bus_refs,
+        rewrites.archive_patterns_as_text,
         rewrites.drop_unsupported_resources,
         rewrites.drop_dangling,
     ) == rewrites.CFN_REWRITES

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aggregate_service.adapters import AggregateStore
+from aggregate_service.logic import CLAIM_PREFIX, Claim, claims_for
 from moto.dynamodb.models import DynamoDBBackend
 
 from infra.localcloud import motopatches
@@ -37,6 +38,13 @@ def record(n: int, *, batch: str = "r", minutes: int = 60) -> dict[str, Any]:
     return out
 
 
+def spread(n: int, batch: str = "big") -> dict[str, Any]:
+    """Record n with one of 50 countries: 1,000 of them move ~300 distinct counters."""
+    out = record(n, batch=batch)
+    out["enrichment"] = {**out["enrichment"], "country": f"C{n % 50:02d}"}
+    return out
+
+
 def expected_counters(records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, Decimal]]:
     """The counters as the table's documentation defines them, computed directly."""
     n: Counter[tuple[str, str]] = Counter()
@@ -58,13 +66,13 @@ def counters_in(aws: SimpleNamespace) -> dict[tuple[str, str], tuple[int, Decima
         (i["pk"]["S"], i["sk"]["S"]): (int(i["n"]["N"]), Decimal(i.get("amount", {"N": "0"})["N"]))
         for p in pages
         for i in p["Items"]
-        if not i["pk"]["S"].startswith("seen#")
+        if not i["pk"]["S"].startswith(CLAIM_PREFIX)
     }
 
 
 def markers_in(aws: SimpleNamespace) -> list[dict[str, Any]]:
     pages = aws.dynamodb.get_paginator("scan").paginate(TableName=aws.table)
-    return [i for p in pages for i in p["Items"] if i["pk"]["S"].startswith("seen#")]
+    return [i for p in pages for i in p["Items"] if i["pk"]["S"].startswith(CLAIM_PREFIX)]
 
 
 class Recording:
@@ -97,35 +105,56 @@ def store(aws: SimpleNamespace, client: Any = None, **options: Any) -> Aggregate
     return AggregateStore(aws.table, client or aws.dynamodb, **options)
 
 
+def batches(records: list[dict[str, Any]], size: int, prefix: str = "sto") -> list[Claim]:
+    """The claims of the records announced in batches of ``size``."""
+    return [
+        claim
+        for start in range(0, len(records), size)
+        for claim in claims_for(f"{prefix}-{start // size}", records[start : start + size])
+    ]
+
+
 def test_counts_equal_the_input(aws: SimpleNamespace) -> None:
     records = [record(n) for n in range(60)]
-    result = store(aws).apply(records)
+    claims = batches(records, 20)
+    result = store(aws).apply(claims)
     expected = expected_counters(records)
     assert counters_in(aws) == expected
     assert result.counted == 60
     assert result.duplicates == 0
     assert result.counters == {f"{pk}|{sk}" for pk, sk in expected}
-    assert len(markers_in(aws)) == 60
+    assert len(markers_in(aws)) == len(claims) == 3  # a marker per batch, not per record
 
 
-def test_applying_the_same_records_twice_changes_nothing(aws: SimpleNamespace) -> None:
+def test_applying_the_same_batches_twice_changes_nothing(aws: SimpleNamespace) -> None:
     records = [record(n) for n in range(60)]
-    store(aws).apply(records)
+    store(aws).apply(batches(records, 20))
     before = counters_in(aws)
-    again = store(aws).apply(records)
+    again = store(aws).apply(batches(records, 20))
     assert counters_in(aws) == before
     assert again.counted == 0
     assert again.duplicates == 60
     assert again.counters == set()
 
 
-def test_an_overlapping_batch_counts_only_the_new_records(aws: SimpleNamespace) -> None:
+def test_batches_seen_before_are_dropped_and_the_rest_counted(aws: SimpleNamespace) -> None:
     records = [record(n) for n in range(90)]
-    store(aws).apply(records[:50])
-    result = store(aws).apply(records[30:90])
-    assert result.counted == 40
-    assert result.duplicates == 20
+    claims = batches(records, 30)
+    store(aws).apply(claims[:2])
+    result = store(aws).apply(claims[1:])  # one counted before, one new, in one call
+    assert result.counted == 30
+    assert result.duplicates == 30
     assert counters_in(aws) == expected_counters(records)
+
+
+def test_a_batch_announced_again_in_another_order_claims_the_same_parts() -> None:
+    records = [spread(n) for n in range(1_000)]
+    first = claims_for("sto-x", records)
+    again = claims_for("sto-x", list(reversed(records)))
+    assert len(first) > 1
+    assert [(c.key, [r["id"] for r in c.records]) for c in first] == [
+        (c.key, [r["id"] for r in c.records]) for c in again
+    ]
 
 
 def test_a_1000_record_batch_in_transactions_of_at_most_100_items(
@@ -134,31 +163,31 @@ def test_a_1000_record_batch_in_transactions_of_at_most_100_items(
     # moto as released copies the whole table for every item of a transaction (tens of
     # seconds here); the local cloud's fix keeps DynamoDB's semantics without the copies
     monkeypatch.setattr(DynamoDBBackend, "transact_write_items", motopatches.transact_write_items)
-    # a second's worth of traffic: a few minutes, every type, country and currency
-    records = [record(n, batch="big", minutes=4) for n in range(1_000)]
+    # an hour of traffic: every minute, type, country and currency
+    records = [spread(n) for n in range(1_000)]
     client = Recording(aws.dynamodb)
-    result = store(aws, client).apply(records)
+    result = store(aws, client).apply(claims_for("sto-big", records))
     assert result.counted == 1_000
-    assert result.transactions == len(client.sizes) > 10
+    assert result.transactions == len(client.sizes) > 1
     assert max(client.sizes) <= 100
     assert counters_in(aws) == expected_counters(records)
-    assert len(markers_in(aws)) == 1_000
-    again = store(aws, client).apply(records)
+    assert len(markers_in(aws)) == len(client.sizes)
+    again = store(aws, client).apply(claims_for("sto-big", records))
     assert (again.counted, again.duplicates) == (0, 1_000)
     assert counters_in(aws) == expected_counters(records)
 
 
 def test_revenue_is_exact_in_the_table(aws: SimpleNamespace) -> None:
     records = [{**record(2, batch=f"p{n}"), "amount": 0.1, "currency": "EUR"} for n in range(10)]
-    store(aws).apply(records)
+    store(aws).apply(claims_for("sto-r", records))
     [(n, amount)] = [v for (pk, _), v in counters_in(aws).items() if pk == "revenue#EUR"]
     assert (n, amount) == (10, Decimal("1.0"))
 
 
 def test_markers_expire(aws: SimpleNamespace) -> None:
-    store(aws, marker_ttl_s=3_600).apply([record(1)])
+    store(aws, marker_ttl_s=3_600).apply(claims_for("sto-1", [record(1)]))
     [marker] = markers_in(aws)
-    assert marker["pk"] == {"S": f"seen#{record(1)['id']}"}
+    assert marker["pk"] == {"S": "claim#sto-1#0"}
     assert abs(int(marker["expires_at"]["N"]) - (time.time() + 3_600)) < 60
 
 
@@ -166,7 +195,7 @@ def test_a_transient_cancellation_is_retried(aws: SimpleNamespace) -> None:
     sleeps: list[float] = []
     client = Recording(aws.dynamodb, conflicts=2)
     records = [record(n) for n in range(10)]
-    result = store(aws, client, sleep=sleeps.append).apply(records)
+    result = store(aws, client, sleep=sleeps.append).apply(batches(records, 5))
     assert result.counted == 10
     assert result.duplicates == 0
     assert len(sleeps) == 2
@@ -176,6 +205,6 @@ def test_a_transient_cancellation_is_retried(aws: SimpleNamespace) -> None:
 def test_gives_up_when_cancellations_do_not_pass(aws: SimpleNamespace) -> None:
     client = Recording(aws.dynamodb, conflicts=100)
     with pytest.raises(aws.dynamodb.exceptions.TransactionCanceledException):
-        store(aws, client, max_attempts=3).apply([record(1)])
+        store(aws, client, max_attempts=3).apply(claims_for("sto-1", [record(1)]))
     assert len(client.sizes) == 3
     assert counters_in(aws) == {}

@@ -60,7 +60,7 @@ def counters_in(aws: SimpleNamespace) -> dict[tuple[str, str], tuple[int, Decima
         (i["pk"]["S"], i["sk"]["S"]): (int(i["n"]["N"]), Decimal(i.get("amount", {"N": "0"})["N"]))
         for p in pages
         for i in p["Items"]
-        if not i["pk"]["S"].startswith("seen#")
+        if not i["pk"]["S"].startswith("claim#")
     }
 
 
@@ -120,6 +120,32 @@ def test_a_record_repeated_within_a_batch_counts_once(
     assert counters_in(aws) == FIXTURE_COUNTERS
     [update] = publisher.envelopes("AggregatesUpdated")
     assert (update.data["records_counted"], update.data["duplicates_skipped"]) == (4, 1)
+
+
+def stored_batch(load_event: Load, batch_id: str, suffix: str) -> dict[str, Any]:
+    """The fixture's RecordsStored event as another batch, its record ids with ``suffix``."""
+    event = json.loads(load_event("sqs-records-stored.json")["Records"][0]["body"])
+    for r in event["detail"]["data"]["records"]:
+        r["id"] += suffix
+    event["detail"]["metadata"]["batch_id"] = batch_id
+    return event
+
+
+def test_batches_are_claimed_as_delivered_whatever_the_grouping(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    a, b = stored_batch(load_event, "sto-a", "-a"), stored_batch(load_event, "sto-b", "-b")
+    # a delivered twice in one call (a duplicated entry), merged with b
+    batch = {"Records": [sqs_message(a, "m-1"), sqs_message(a, "m-2"), sqs_message(b, "m-3")]}
+    assert app.handler(batch, None) == {"batchItemFailures": []}
+    doubled = {k: (2 * n, 2 * amount) for k, (n, amount) in FIXTURE_COUNTERS.items()}
+    assert counters_in(aws) == doubled
+    [update] = publisher.envelopes("AggregatesUpdated")
+    assert (update.data["records_counted"], update.data["duplicates_skipped"]) == (8, 4)
+    # b again, alone: its claim holds
+    assert app.handler({"Records": [sqs_message(b, "m-4")]}, None) == {"batchItemFailures": []}
+    assert counters_in(aws) == doubled
+    assert publisher.envelopes("AggregatesUpdated")[-1].data["duplicates_skipped"] == 4
 
 
 def test_a_storage_failure_leaves_the_message_to_the_queue(

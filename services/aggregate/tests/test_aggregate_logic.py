@@ -1,5 +1,5 @@
-"""Which counters a record moves, their totals, and how records are grouped into
-transactions."""
+"""Which counters a record moves, their totals, the claims a batch makes and how claims
+are grouped into transactions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from aggregate_service.logic import (
     MAX_TRANSACTION_ITEMS,
+    Claim,
+    claims_for,
     counters_for,
+    merge_totals,
     plan_transactions,
     total_deltas,
     unique_by_id,
@@ -128,30 +131,27 @@ def test_no_records_no_totals() -> None:
     assert total_deltas([]) == {}
 
 
-# -- plan_transactions -----------------------------------------------------------------------------
+# -- claims_for -----------------------------------------------------------------------------------
 
 
-def transaction_items(group: list[dict[str, Any]]) -> int:
-    """Items of the group's transaction: one marker per record plus one update per counter."""
-    return len(group) + len({key for r in group for key, _ in counters_for(r)})
+def check_claims(batch_id: str, records: list[dict[str, Any]]) -> list[Claim]:
+    claims = claims_for(batch_id, records)
+    claimed = sorted(r["id"] for c in claims for r in c.records)
+    assert claimed == sorted(r["id"] for r in records)  # every record once
+    assert all(c.records for c in claims)
+    assert all(c.items() <= MAX_TRANSACTION_ITEMS for c in claims)
+    assert [c.key for c in claims] == [f"{batch_id}#{n}" for n in range(len(claims))]
+    for claim in claims:
+        assert {k: (d.n, d.amount) for k, d in claim.totals.items()} == totals(claim.records)
+    return claims
 
 
-def check_plan(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups = plan_transactions(records)
-    planned = sorted(r["id"] for g in groups for r in g)
-    assert planned == sorted(r["id"] for r in records)  # every record once
-    assert all(g for g in groups)
-    assert all(transaction_items(g) <= MAX_TRANSACTION_ITEMS for g in groups)
-    return groups
+def test_a_batch_sharing_its_counters_is_one_claim() -> None:
+    [claim] = check_claims("sto-1", [record(f"pv-{n}") for n in range(1_000)])
+    assert claim.items() == 3  # the marker and two counters, for 1,000 records
 
 
-def test_records_sharing_counters_fill_transactions() -> None:
-    # 2 shared counters per transaction leave room for 98 markers
-    groups = check_plan([record(f"pv-{n}") for n in range(200)])
-    assert [len(g) for g in groups] == [98, 98, 4]
-
-
-def test_many_distinct_minutes_and_countries() -> None:
+def test_a_batch_moving_many_counters_is_cut_into_parts_that_fit() -> None:
     records = [
         purchase(
             f"pu-{n}",
@@ -162,39 +162,75 @@ def test_many_distinct_minutes_and_countries() -> None:
         )
         for n in range(1_000)
     ]
-    groups = check_plan(records)
-    # every purchase here moves 3 counters of its own: 4 items each, 25 per transaction
-    assert [len(g) for g in groups] == [25] * 40
+    claims = check_claims("sto-1", records)
+    # every purchase here moves 3 counters of its own: 33 per part
+    assert [len(c.records) for c in claims] == [33] * 30 + [10]
 
 
-def test_a_mixed_batch_never_exceeds_the_limit() -> None:
+def test_parts_depend_on_the_records_not_their_order() -> None:
+    types = ("PageView", "Click", "SignUp", "Purchase")
     records = [
-        purchase(f"pu-{n}", n / 7, minute=f"2025-03-14T09:{n % 37:02d}", country=None)
-        if n % 3 == 0
-        else record(f"pv-{n}", minute=f"2025-03-14T{n % 24:02d}:{n % 60:02d}", country="DE")
-        for n in range(777)
+        record(
+            f"r-{n}", types[n % 4], country=f"C{n % 97:02d}", minute=f"2025-03-14T09:{n % 7:02d}"
+        )
+        for n in range(600)
     ]
-    check_plan(records)
+    forward = check_claims("sto-1", records)
+    backward = check_claims("sto-1", list(reversed(records)))
+    assert len(forward) > 1
+    assert [[r["id"] for r in c.records] for c in forward] == [
+        [r["id"] for r in c.records] for c in backward
+    ]
 
 
-def test_records_are_packed_by_the_counters_they_share() -> None:
-    # arrival order alternates 20 countries and 4 types: packed in that order, nearly
-    # every record would bring a counter of its own into its transaction
+def test_records_are_cut_by_the_counters_they_share() -> None:
+    # arrival order alternates 20 countries and 4 types: cut in that order, nearly every
+    # record would bring a counter of its own into its part
     types = ("PageView", "Click", "SignUp", "Purchase")
     records = [
         record(f"r-{n}", types[n % 4], country=f"C{n % 20:02d}", minute="2025-03-14T09:31")
         for n in range(1_000)
     ]
-    groups = check_plan(records)
-    counter_items = sum(transaction_items(g) - len(g) for g in groups)
-    # 24 distinct counters in all; each transaction carries only the few its records share
-    assert len(groups) <= 12
-    assert counter_items <= 2 * len(groups) + 24 + 4 * len(groups)
+    [claim] = check_claims("sto-1", records)
+    assert claim.items() == 1 + 4 + 20
+
+
+def test_no_records_no_claims() -> None:
+    assert claims_for("sto-1", []) == []
+
+
+# -- plan_transactions -----------------------------------------------------------------------------
+
+
+def test_claims_sharing_counters_share_a_transaction() -> None:
+    claims = [
+        c
+        for n in range(50)
+        for c in claims_for(f"sto-{n}", [record(f"pv-{n}-{i}") for i in range(20)])
+    ]
+    groups = plan_transactions(claims)
+    # 50 markers and the 2 counters they all move
+    assert [len(g) for g in groups] == [50]
+    assert len(merge_totals(groups[0])) == 2
+    assert merge_totals(groups[0])[("count#type#PageView", "2025-03-14T09:31")].n == 1_000
+
+
+def test_a_group_never_exceeds_the_limit() -> None:
+    claims = [
+        c
+        for n in range(40)
+        for c in claims_for(
+            f"sto-{n}",
+            [record(f"r-{n}-{i}", country=f"C{(n * 7 + i) % 90:02d}") for i in range(30)],
+        )
+    ]
+    groups = plan_transactions(claims)
+    assert [c.key for g in groups for c in g] == [c.key for c in claims]
     for group in groups:
-        assert transaction_items(group) - len(group) <= 8
+        assert len(group) + len(merge_totals(group)) <= MAX_TRANSACTION_ITEMS
 
 
-def test_no_records_no_transactions() -> None:
+def test_no_claims_no_transactions() -> None:
     assert plan_transactions([]) == []
 
 

@@ -16,8 +16,13 @@ ARCHIVE_BUCKET = "sdp-archive-123456789012"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
-    """moto in-process (no connection is made): the records and rejected tables and the
-    archive bucket, laid out as the platform stack creates them."""
+    """moto in-process (no connection is made), with the local cloud's fixes to it (the
+    records are written with PartiQL inserts, which moto as released lets overwrite):
+    the records and rejected tables and the archive bucket, laid out as the platform
+    stack creates them."""
+    from infra.localcloud import motopatches
+
+    motopatches.apply()
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -1,4 +1,5 @@
-"""DynamoBatchWriter and S3Archive: against moto in-process, and a stub for throttling."""
+"""DynamoBatchWriter, RecordClaims and S3Archive: against moto in-process, and stubs for
+throttling."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 from store_service.adapters import (
     BATCH_WRITE_MAX,
     DynamoBatchWriter,
+    RecordClaims,
     S3Archive,
+    StatementError,
     UnprocessedItemsError,
+    insert_statement,
 )
 
 RECORDS_TABLE = "sdp-records"  # as the aws fixture creates it
@@ -127,3 +131,95 @@ def test_s3_archive_puts_a_gzip_ndjson_object(aws: SimpleNamespace) -> None:
     assert got["ContentType"] == "application/x-ndjson"
     assert got["ServerSideEncryption"] == "AES256"
     assert archive.puts == 1
+
+
+# -- RecordClaims ----------------------------------------------------------------------------------
+
+
+def owned_item(n: int, origin: str) -> dict[str, Any]:
+    return {**item(n), "origin": {"S": origin}}
+
+
+def stored(aws: SimpleNamespace, n: int) -> dict[str, Any]:
+    key = {"pk": {"S": f"rec#pv-{n:04d}"}}
+    return aws.dynamodb.get_item(TableName=RECORDS_TABLE, Key=key, ConsistentRead=True)["Item"]
+
+
+def test_new_records_belong_to_the_batch_that_stores_them(aws: SimpleNamespace) -> None:
+    claims = RecordClaims(aws.dynamodb)
+    assert claims.claim(RECORDS_TABLE, [owned_item(n, "b-1") for n in range(60)]) == [True] * 60
+    assert claims.requests == 3  # 25 inserts per request
+    assert stored(aws, 7)["origin"] == {"S": "b-1"}
+
+
+def test_the_same_batch_again_still_owns_its_records(aws: SimpleNamespace) -> None:
+    claims = RecordClaims(aws.dynamodb)
+    claims.claim(RECORDS_TABLE, [owned_item(n, "b-1") for n in range(30)])
+    again = [owned_item(n, "b-1") for n in range(20, 40)]
+    assert claims.claim(RECORDS_TABLE, again) == [True] * 20
+
+
+def test_another_batch_owns_none_of_the_records_already_stored(aws: SimpleNamespace) -> None:
+    claims = RecordClaims(aws.dynamodb)
+    claims.claim(RECORDS_TABLE, [owned_item(n, "b-1") for n in range(10)])
+    second = {**owned_item(3, "b-2"), "n": {"N": "333"}}
+    result = claims.claim(RECORDS_TABLE, [second, owned_item(10, "b-2")])
+    assert result == [False, True]
+    assert stored(aws, 3)["origin"] == {"S": "b-1"}  # the first copy is kept, never replaced
+    assert stored(aws, 3)["n"] == {"N": "3"}
+
+
+def test_a_key_twice_in_one_call_goes_to_the_first_batch(aws: SimpleNamespace) -> None:
+    claims = RecordClaims(aws.dynamodb)
+    result = claims.claim(
+        RECORDS_TABLE, [owned_item(1, "b-1"), owned_item(1, "b-2"), owned_item(2, "b-2")]
+    )
+    assert result == [True, False, True]
+    assert claims.requests == 3  # the repeated key in a request of its own, then read back
+
+
+def test_an_insert_statement_carries_the_item_as_parameters() -> None:
+    statement = insert_statement("sdp-records", owned_item(1, "b-1"))
+    assert statement["Statement"] == (
+        "INSERT INTO \"sdp-records\" VALUE {'pk': ?, 'type': ?, 'n': ?, 'origin': ?}"
+    )
+    assert statement["Parameters"] == list(owned_item(1, "b-1").values())
+
+
+class Refusing:
+    """Answers BatchExecuteStatement with an error code for the first ``times`` calls."""
+
+    def __init__(self, code: str, times: int) -> None:
+        self.code = code
+        self.times = times
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def batch_execute_statement(self, Statements: list[dict[str, Any]]) -> Any:
+        self.calls.append(Statements)
+        if len(self.calls) > self.times:
+            return {"Responses": [{} for _ in Statements]}
+        return {"Responses": [{"Error": {"Code": self.code, "Message": "no"}} for _ in Statements]}
+
+
+def test_throttled_statements_are_retried_with_backoff() -> None:
+    stub = Refusing("ThrottlingError", times=2)
+    delays: list[float] = []
+    claims = RecordClaims(stub, sleep=delays.append)
+    assert claims.claim(RECORDS_TABLE, [owned_item(n, "b") for n in range(3)]) == [True] * 3
+    assert len(stub.calls) == 3 and len(delays) == 2
+
+
+def test_gives_up_when_throttling_does_not_pass() -> None:
+    claims = RecordClaims(
+        Refusing("ProvisionedThroughputExceeded", times=99),
+        max_attempts=3,
+        sleep=lambda s: None,
+    )
+    with pytest.raises(UnprocessedItemsError):
+        claims.claim(RECORDS_TABLE, [owned_item(1, "b")])
+
+
+def test_a_statement_refused_for_good_is_an_error() -> None:
+    claims = RecordClaims(Refusing("AccessDenied", times=99), sleep=lambda s: None)
+    with pytest.raises(StatementError, match="AccessDenied"):
+        claims.claim(RECORDS_TABLE, [owned_item(1, "b")])

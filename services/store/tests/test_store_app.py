@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from store_service import app
-from store_service.adapters import DynamoBatchWriter, RecordsIndex, S3Archive
+from store_service.adapters import DynamoBatchWriter, RecordClaims, RecordsIndex, S3Archive
 from store_service.config import StoreConfig
 from store_service.logic import decode_doc
 
@@ -39,7 +39,8 @@ def wire(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
         consumer = Consumer("store", config.bus, publisher)  # type: ignore[arg-type]
         writer = DynamoBatchWriter(aws.dynamodb, sleep=lambda s: None)
         archive = S3Archive(aws.bucket, aws.s3)
-        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer, writer, archive))
+        claims = RecordClaims(aws.dynamodb, sleep=lambda s: None)
+        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer, writer, archive, claims))
 
     return use
 
@@ -178,6 +179,63 @@ def test_a_record_repeated_within_a_batch_is_stored_once(
     assert sum(a["records"] for a in publisher.envelopes("RecordsStored")[0].data["archives"]) == 3
 
 
+def variant(load_event: Load, batch_id: str, suffix: str = "", extra: int = 0) -> dict[str, Any]:
+    """The fixture's RecordsEnriched event as another batch: record ids with ``suffix``,
+    plus ``extra`` copies of its first record under new ids."""
+    event = json.loads(load_event("sqs-records-enriched.json")["Records"][0]["body"])
+    records = [{**r, "id": r["id"] + suffix} for r in event["detail"]["data"]["records"]]
+    records += [{**records[0], "id": f"pv-extra-{batch_id}-{n}"} for n in range(extra)]
+    event["detail"]["data"]["records"] = records
+    event["detail"]["metadata"] |= {"batch_id": batch_id, "record_count": len(records)}
+    return event
+
+
+def test_records_stored_by_another_batch_are_not_announced_again(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    first = variant(load_event, "enr-first")
+    assert app.handler({"Records": [sqs_message(first)]}, None) == {"batchItemFailures": []}
+    # a producer sent the same records again, one new one with them
+    again = variant(load_event, "enr-again", extra=1)
+    assert app.handler({"Records": [sqs_message(again)]}, None) == {"batchItemFailures": []}
+    announced = publisher.envelopes("RecordsStored")
+    assert [e.metadata.parent_batch_id for e in announced] == ["enr-first", "enr-again"]
+    assert [r["id"] for r in announced[1].data["records"]] == ["pv-extra-enr-again-0"]
+    assert sum(a["records"] for a in announced[1].data["archives"]) == 1
+    # the kept copy is the first one
+    item = aws.dynamodb.get_item(
+        TableName=aws.records_table,
+        Key={"pk": {"S": f"rec#{first['detail']['data']['records'][0]['id']}"}},
+    )["Item"]
+    assert item["origin"] == {"S": "enr-first"}
+    # nothing new at all: nothing announced
+    assert app.handler({"Records": [sqs_message(variant(load_event, "enr-third"))]}, None) == {
+        "batchItemFailures": []
+    }
+    assert len(publisher.envelopes("RecordsStored")) == 2
+
+
+def test_merged_deliveries_are_announced_per_delivered_batch(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    a, b = variant(load_event, "enr-a", "-a"), variant(load_event, "enr-b", "-b")
+    batch = {"Records": [sqs_message(a, "m-a"), sqs_message(b, "m-b")]}
+    assert app.handler(batch, None) == {"batchItemFailures": []}
+    merged = {e.metadata.parent_batch_id: e for e in publisher.envelopes("RecordsStored")}
+    assert set(merged) == {"enr-a", "enr-b"}
+    assert {r["id"] for r in merged["enr-b"].data["records"]} == {
+        r["id"] for r in b["detail"]["data"]["records"]
+    }
+    assert all(
+        b["detail"]["metadata"]["batch_id"] in x["key"] for x in merged["enr-b"].data["archives"]
+    )
+    # b delivered again on its own: the same announcement, so the aggregate's claim holds
+    assert app.handler({"Records": [sqs_message(b, "m-b2")]}, None) == {"batchItemFailures": []}
+    alone = publisher.envelopes("RecordsStored")[-1]
+    assert alone.metadata.batch_id == merged["enr-b"].metadata.batch_id
+    assert alone.data == merged["enr-b"].data
+
+
 def test_rejections_are_kept_in_the_rejected_table(
     aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
 ) -> None:
@@ -222,3 +280,9 @@ def test_a_publish_failure_leaves_the_message_to_the_queue(
         "batchItemFailures": [{"itemIdentifier": sqs["Records"][0]["messageId"]}]
     }
     failing.check_all()
+    # the records were stored; the redelivered batch still owns and announces them all
+    working = RecordingPublisher()
+    wire(working)
+    assert app.handler(sqs, None) == {"batchItemFailures": []}
+    [stored] = working.envelopes("RecordsStored")
+    assert stored.data["records"] == incoming(sqs).data["records"]

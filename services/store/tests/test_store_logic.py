@@ -84,6 +84,9 @@ C = enriched(
 )
 
 
+ORIGIN = "enr-0123456789abcdef01234567"  # a RecordsEnriched batch id
+
+
 def instant(timestamp: str) -> datetime:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
@@ -93,30 +96,31 @@ def instant(timestamp: str) -> datetime:
 
 def test_a_record_item_is_one_write_unit() -> None:
     record = json.loads(DEMO_SIGNUP)  # an enriched record as `sdp demo` produces them
-    item = record_item(record, STORED_AT)
+    item = record_item(record, STORED_AT, ORIGIN)
     # DynamoDB bills a write per started KB: the document and the keys fit in one
     assert item_size(item) <= 1024
     assert decode_doc(item) == record
 
 
 def test_record_item_keys() -> None:
-    item = record_item(A, STORED_AT)
+    item = record_item(A, STORED_AT, ORIGIN)
     assert item["pk"] == {"S": "rec#pv-a"}
     # not in the type/time index itself: the batch's index items are (index_items)
     assert "gsi1pk" not in item and "gsi1sk" not in item
 
 
 def test_record_item_attributes() -> None:
-    item = record_item(A, STORED_AT)
+    item = record_item(A, STORED_AT, ORIGIN)
     assert decode_doc(item) == A
     assert item["type"] == {"S": "PageView"}
     assert item["stored_at"] == {"S": STORED_AT}
     # the record's fields are in the document only (not copied into attributes)
-    assert set(item) == {"pk", "type", "stored_at", "doc"}
+    assert item["origin"] == {"S": ORIGIN}  # the delivered batch that stored it first
+    assert set(item) == {"pk", "type", "stored_at", "origin", "doc"}
 
 
 def test_a_record_without_country_or_segment() -> None:
-    item = record_item(C, STORED_AT)
+    item = record_item(C, STORED_AT, ORIGIN)
     assert decode_doc(item)["enrichment"]["country"] is None
     assert item["type"] == {"S": "Purchase"}
 

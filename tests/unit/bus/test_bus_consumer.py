@@ -236,6 +236,36 @@ def test_compatible_messages_are_handled_and_published_together() -> None:
     ]
 
 
+def test_a_merged_envelope_keeps_its_deliveries_and_outputs_can_derive_from_one() -> None:
+    publisher = RecordingPublisher()
+    c = consumer(publisher=publisher)
+    seen: list[list[str]] = []
+
+    def handle(envelope: Envelope) -> list[Output]:
+        seen.append([d.metadata.batch_id for d in envelope.deliveries()])
+        return [
+            Output("RecordsValidated", d.data["records"], parent=d) for d in envelope.deliveries()
+        ]
+
+    def message(n: int) -> dict[str, Any]:
+        records = [{**validated(n, pad=0), "received_at": "2025-03-14T09:31:46Z", "source": "a"}]
+        envelope = Envelope.build(
+            "RecordsIngested", {"records": records}, batch_id=f"rec-{n}", record_count=1
+        )
+        return sqs_message(delivered(envelope.to_entry("sdp-bus")), f"m-{n}")
+
+    assert c.handle_sqs_batch({"Records": [message(1), message(2)]}, handle) == {
+        "batchItemFailures": []
+    }
+    assert seen == [["rec-1", "rec-2"]]  # one call, both deliveries in it
+    merged = {e.metadata.parent_batch_id: e for e in publisher.envelopes()}
+    assert set(merged) == {"rec-1", "rec-2"}
+    # the same delivery handled alone gets the same output batch id
+    c.handle_sqs_batch({"Records": [message(2)]}, handle)
+    assert publisher.envelopes()[-1].metadata.batch_id == merged["rec-2"].metadata.batch_id
+    assert seen[-1] == ["rec-2"]  # an envelope on its own is its only delivery
+
+
 def test_the_first_batch_settles_the_environments_heap() -> None:
     import gc
 

@@ -77,6 +77,55 @@ def test_unprocessed_items_are_not_counted() -> None:
     assert units["t"]["wru"] == 2
 
 
+def inserts(*items: dict[str, Any], table: str = "tbl") -> dict[str, Any]:
+    """A BatchExecuteStatement of parameterised INSERTs, as the store sends them."""
+    return {
+        "Statements": [
+            {
+                "Statement": f"INSERT INTO \"{table}\" VALUE {{'pk': ?, 'd': ?}}",
+                "Parameters": [item["pk"], item["d"]],
+            }
+            for item in items
+        ]
+    }
+
+
+def test_inserts_cost_what_puts_cost() -> None:
+    request = inserts(blob(1536, "k1"), blob(500, "k2"))
+    units = run(
+        Meter(Catalog()), "BatchExecuteStatement", request, response={"Responses": [{}, {}]}
+    )
+    assert units["tbl"]["wru"] == 3
+    assert units["tbl"]["items_written"] == 2
+
+
+def test_an_insert_refused_as_a_duplicate_costs_the_existing_item() -> None:
+    catalog = Catalog()
+    catalog.put("tbl", blob(2500, "k1"))
+    request = inserts(blob(100, "k1"), blob(100, "k2"), blob(100, "k3"))
+    response = {
+        "Responses": [
+            {"Error": {"Code": "DuplicateItem", "Message": "exists"}},
+            {"Error": {"Code": "ThrottlingError", "Message": "slow down"}},  # not written
+            {},
+        ]
+    }
+    units = run(Meter(catalog), "BatchExecuteStatement", request, response=response)
+    assert units["tbl"]["wru"] == 3 + 1
+    assert units["tbl"]["conditional_failures"] == 1
+    assert units["tbl"]["items_written"] == 1
+
+
+def test_statements_other_than_inserts_are_not_priced_as_writes() -> None:
+    select = {"Statements": [{"Statement": 'SELECT * FROM "tbl" WHERE pk = ?'}]}
+    meter = Meter(Catalog())
+    call = Call("dynamodb", "BatchExecuteStatement", body=orjson.dumps(select), status=200)
+    meter.prepare(call)
+    call.response = orjson.dumps({"Responses": [{}]})
+    meter.observe(call)
+    assert "dynamodb" not in meter.snapshot()["units"]
+
+
 def test_a_put_costs_the_larger_of_the_old_and_the_new_item() -> None:
     catalog = Catalog()
     catalog.put("t", blob(3000))

@@ -1,21 +1,28 @@
 """Aggregate's adapter: exactly-once counter updates in DynamoDB.
 
-Each group of records is one TransactWriteItems: a conditional marker per record and
-the counters' increments. If a marker already exists (a duplicate delivery, a replay,
-a redrive) the transaction is cancelled; the cancellation reasons say which records
-were already counted, they are dropped, and the rest is retried — so a duplicate never
-changes a count and a partial failure never counts half a batch.
+Each group of claims (parts of announced batches, see ``logic.claims_for``) is one
+TransactWriteItems: a conditional marker per claim and the counters' increments. If a
+marker already exists (a duplicate delivery, a replay, a redrive) the transaction is
+cancelled; the cancellation reasons say which claims were already counted, they are
+dropped, and the rest is retried — so a duplicate never changes a count and a partial
+failure never counts half a batch.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aggregate_service.logic import MARKER_SK, plan_transactions, total_deltas
+from aggregate_service.logic import (
+    CLAIM_PREFIX,
+    MARKER_SK,
+    Claim,
+    merge_totals,
+    plan_transactions,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,13 +60,13 @@ class AggregateStore:
             self._client = boto3.client("dynamodb")
         return self._client
 
-    def apply(self, records: Sequence[Mapping[str, Any]]) -> ApplyResult:
+    def apply(self, claims: Sequence[Claim]) -> ApplyResult:
         result = ApplyResult()
-        for group in plan_transactions(records):
+        for group in plan_transactions(claims):
             self._apply_group(list(group), result)
         return result
 
-    def _apply_group(self, group: list[Mapping[str, Any]], result: ApplyResult) -> None:
+    def _apply_group(self, group: list[Claim], result: ApplyResult) -> None:
         attempt = 0
         while group:
             attempt += 1
@@ -75,34 +82,34 @@ class AggregateStore:
                     if r.get("Code") == "ConditionalCheckFailed"
                 }
                 if already:
-                    result.duplicates += len(already)
-                    group = [r for i, r in enumerate(group) if i not in already]
+                    result.duplicates += sum(len(group[i].records) for i in already)
+                    group = [c for i, c in enumerate(group) if i not in already]
                     continue
                 if attempt >= self._max_attempts:  # conflicts or throttling that did not pass
                     raise
                 self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
                 continue
-            result.counted += len(group)
-            result.counters.update(f"{pk}|{sk}" for pk, sk in total_deltas(group))
+            result.counted += sum(len(c.records) for c in group)
+            result.counters.update(f"{pk}|{sk}" for pk, sk in merge_totals(group))
             return
 
-    def _transaction(self, group: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _transaction(self, group: Sequence[Claim]) -> list[dict[str, Any]]:
         expires = str(int(time.time()) + self._marker_ttl_s)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self.table,
                     "Item": {
-                        "pk": {"S": f"seen#{record['id']}"},
+                        "pk": {"S": f"{CLAIM_PREFIX}{claim.key}"},
                         "sk": {"S": MARKER_SK},
                         "expires_at": {"N": expires},
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
-            for record in group
+            for claim in group
         ]
-        for (pk, sk), delta in total_deltas(group).items():
+        for (pk, sk), delta in merge_totals(group).items():
             values: dict[str, Any] = {":n": {"N": str(delta.n)}}
             expression = "ADD n :n"
             if delta.amount:

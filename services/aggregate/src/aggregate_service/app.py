@@ -1,4 +1,7 @@
-"""Aggregate handler: thin. RecordsStored → counters, exactly once → AggregatesUpdated."""
+"""Aggregate handler: thin. RecordsStored → counters, exactly once → AggregatesUpdated.
+
+Claims are made per delivered batch (a consumer may have merged several), so what is
+counted never depends on how deliveries were grouped."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from aggregate_service.adapters import AggregateStore
-from aggregate_service.logic import unique_by_id
+from aggregate_service.logic import claims_for, unique_by_id
 from bus.config import ConfigError
 from bus.consumer import Consumer
 from bus.packing import Output
@@ -27,8 +30,18 @@ def _runtime() -> tuple[Consumer, AggregateStore]:
 
 
 def aggregate_batch(envelope: Any) -> list[Output]:
-    records, repeats = unique_by_id(envelope.data["records"])
-    result = _runtime()[1].apply(records)
+    claims = []
+    repeats = 0
+    batches: set[str] = set()
+    for delivered in envelope.deliveries():
+        records, repeated = unique_by_id(delivered.data["records"])
+        if delivered.metadata.batch_id in batches:  # the same batch twice in one call
+            repeats += len(records) + repeated
+            continue
+        batches.add(delivered.metadata.batch_id)
+        repeats += repeated
+        claims += claims_for(delivered.metadata.batch_id, records)
+    result = _runtime()[1].apply(claims)
     return [
         Output(
             "AggregatesUpdated",

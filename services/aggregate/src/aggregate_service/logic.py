@@ -1,12 +1,17 @@
-"""Aggregate's domain logic: which counters a record moves, and how to group records into
-transactions. No AWS calls here.
+"""Aggregate's domain logic: which counters a record moves, which claims a batch makes,
+and how to group claims into transactions. No AWS calls here.
 
 Counters (aggregates table, ``pk`` / ``sk``):
 - ``count#type#<type>``       / ``<YYYY-MM-DDTHH:MM>``  attribute ``n``
 - ``revenue#<currency>``      / ``<YYYY-MM-DDTHH:MM>``  attributes ``n`` and ``amount``
 - ``count#country#<CC|unknown>`` / ``<YYYY-MM-DDTHH>``  attribute ``n``
-Markers: ``seen#<record id>`` / ``aggregate`` — written with the counters in one
-transaction under ``attribute_not_exists``, so a record moves the counters once.
+Claims: ``claim#<batch id>#<part>`` / ``aggregate`` — one per part of an announced
+batch, written with its counters' increments in one transaction under
+``attribute_not_exists``, so a batch moves the counters once. A batch's parts depend on
+its records only (never on how deliveries were grouped): the records, ordered by the
+counters they move and their id, are cut where a part's counters and claim would not
+fit one transaction. The store announces each record in one batch only (the batch that
+first stored it), so counting each batch once counts each record once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems limit
 MARKER_SK = "aggregate"
+CLAIM_PREFIX = "claim#"
 UNKNOWN_COUNTRY = "unknown"
 
 
@@ -68,29 +74,71 @@ def _locality(moves: list[tuple[CounterKey, Delta]]) -> tuple[CounterKey, ...]:
     return (keys[1], keys[0], *keys[2:])
 
 
-def plan_transactions(records: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    """Group records so each group's markers plus its distinct counters fit in one
-    transaction (100 items).
+@dataclass
+class Claim:
+    """A part of an announced batch: its claim marker's key, its records, and the
+    increments they make."""
 
-    Every item of a transaction costs 2 write units, so the groups are packed for
-    counter locality: records are ordered by the counters they move, and a group then
-    shares a few counters among many markers instead of carrying one counter per record
-    (in arrival order, a mix of countries costs ~1 counter item per record)."""
+    key: str
+    records: list[Mapping[str, Any]]
+    totals: dict[CounterKey, Delta]
+
+    def items(self) -> int:
+        """Transaction items the claim needs alone: its marker and its counters."""
+        return 1 + len(self.totals)
+
+
+def claims_for(batch_id: str, records: Sequence[Mapping[str, Any]]) -> list[Claim]:
+    """The claims of one announced batch (its records unique by id): parts that each fit
+    a transaction with their counters, cut in an order that depends on the records only.
+
+    Records are ordered by the counters they move (then by id), so a part shares a few
+    counters among many records: in arrival order, a mix of countries and minutes would
+    cost a counter item for nearly every record."""
     moved = [(record, counters_for(record)) for record in records]
-    moved.sort(key=lambda pair: _locality(pair[1]))
-    groups: list[list[Mapping[str, Any]]] = []
+    moved.sort(key=lambda pair: (_locality(pair[1]), str(pair[0]["id"])))
+    parts: list[list[Mapping[str, Any]]] = []
     current: list[Mapping[str, Any]] = []
     keys: set[CounterKey] = set()
     for record, moves in moved:
         mine = {key for key, _ in moves}
-        if current and len(current) + 1 + len(keys | mine) > MAX_TRANSACTION_ITEMS:
-            groups.append(current)
+        if current and 1 + len(keys | mine) > MAX_TRANSACTION_ITEMS:
+            parts.append(current)
             current, keys = [], set()
         current.append(record)
         keys |= mine
     if current:
+        parts.append(current)
+    return [Claim(f"{batch_id}#{n}", part, total_deltas(part)) for n, part in enumerate(parts)]
+
+
+def plan_transactions(claims: Sequence[Claim]) -> list[list[Claim]]:
+    """Group claims so each group's markers plus its distinct counters fit in one
+    transaction (100 items): every item costs 2 write units, so claims sharing counters
+    (batches of the same minutes and countries) share their updates."""
+    groups: list[list[Claim]] = []
+    current: list[Claim] = []
+    keys: set[CounterKey] = set()
+    for claim in claims:
+        mine = set(claim.totals)
+        if current and len(current) + 1 + len(keys | mine) > MAX_TRANSACTION_ITEMS:
+            groups.append(current)
+            current, keys = [], set()
+        current.append(claim)
+        keys |= mine
+    if current:
         groups.append(current)
     return groups
+
+
+def merge_totals(claims: Iterable[Claim]) -> dict[CounterKey, Delta]:
+    totals: dict[CounterKey, Delta] = {}
+    for claim in claims:
+        for key, delta in claim.totals.items():
+            total = totals.setdefault(key, Delta())
+            total.n += delta.n
+            total.amount += delta.amount
+    return totals
 
 
 def unique_by_id(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:

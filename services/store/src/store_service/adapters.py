@@ -63,6 +63,155 @@ class DynamoBatchWriter:
                 self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
 
 
+# per-statement errors worth another attempt; any other error is a fault of the request
+RETRYABLE_STATEMENT_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "RequestLimitExceeded",
+        "TransactionConflict",
+        "InternalServerError",
+    }
+)
+
+
+class StatementError(RuntimeError):
+    """DynamoDB refused a statement for a reason no retry fixes (validation, access)."""
+
+
+class RecordClaims:
+    """Record items written once, each naming the batch that first stored it.
+
+    Each item is written with a PartiQL ``INSERT`` (``BatchExecuteStatement``, 25 per
+    request), which DynamoDB refuses with ``DuplicateItem`` when the key exists: a
+    conditional put at the price of a put (1 write unit per KB, refused ones too),
+    batched like ``BatchWriteItem``, which takes no condition. An item refused is read
+    back (consistent ``BatchGetItem``, only those) for the batch that stored it: the
+    record belongs to the caller's batch when that batch inserted it, now or on an
+    earlier attempt, and to no other batch ever after, however deliveries are repeated
+    or regrouped. So a record stored twice under two batches (a producer sending the
+    same id again, a hop handling a message twice in two groupings) is announced once.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient | None = None,
+        *,
+        origin_attribute: str = "origin",
+        max_attempts: int = 8,
+        base_delay_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._origin = origin_attribute
+        self._max_attempts = max_attempts
+        self._base_delay_s = base_delay_s
+        self._sleep = sleep
+        self.requests = 0
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def claim(self, table: str, items: Sequence[dict[str, Any]]) -> list[bool]:
+        """Insert each item (low-level attribute values, ``pk`` and the origin attribute
+        set); return, per item, whether the stored item is this one's origin's."""
+        owned = [False] * len(items)
+        rounds: list[list[int]] = []  # a key appears at most once per request
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            n = seen.get(item["pk"]["S"], 0)
+            seen[item["pk"]["S"]] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(index)
+        for indexes in rounds:
+            existing: list[int] = []
+            for start in range(0, len(indexes), BATCH_WRITE_MAX):
+                chunk = indexes[start : start + BATCH_WRITE_MAX]
+                inserted = self._insert(table, [items[i] for i in chunk])
+                for index, code in zip(chunk, inserted, strict=True):
+                    if code is None:
+                        owned[index] = True
+                    else:
+                        existing.append(index)
+            if existing:
+                origins = self._origins(table, [items[i]["pk"] for i in existing])
+                for index in existing:
+                    stored = origins.get(items[index]["pk"]["S"])
+                    owned[index] = stored is not None and stored == items[index][self._origin]["S"]
+        return owned
+
+    def _insert(self, table: str, items: Sequence[dict[str, Any]]) -> list[str | None]:
+        """``None`` per item inserted, ``"DuplicateItem"`` per item whose key exists."""
+        results: list[str | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        for attempt in range(1, self._max_attempts + 1):
+            statements = [insert_statement(table, items[i]) for i in pending]
+            response = self.client.batch_execute_statement(Statements=statements)  # type: ignore[arg-type]
+            self.requests += 1
+            retry = []
+            for index, answer in zip(pending, response["Responses"], strict=True):
+                error = answer.get("Error")
+                if not error:
+                    continue
+                code = str(error.get("Code"))
+                if code == "DuplicateItem":
+                    results[index] = code
+                elif code in RETRYABLE_STATEMENT_ERRORS:
+                    retry.append(index)
+                else:
+                    raise StatementError(f"{code}: {error.get('Message', '')}")
+            if not retry:
+                return results
+            if attempt == self._max_attempts:
+                raise UnprocessedItemsError(
+                    f"{len(retry)} item(s) still refused after {attempt} attempts"
+                )
+            pending = retry
+            self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+        return results
+
+    def _origins(self, table: str, keys: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        unique = list({k["S"]: k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            pending: Any = {
+                table: {
+                    "Keys": [{"pk": k} for k in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, #origin",
+                    "ExpressionAttributeNames": {"#origin": self._origin},
+                }
+            }
+            for attempt in range(1, self._max_attempts + 1):
+                response = self.client.batch_get_item(RequestItems=pending)
+                self.requests += 1
+                for item in response["Responses"].get(table, []):
+                    found[item["pk"]["S"]] = item.get(self._origin, {}).get("S")
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                if attempt == self._max_attempts:
+                    raise UnprocessedItemsError("keys still unprocessed after reading back")
+                self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+        return found
+
+
+def insert_statement(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A PartiQL INSERT of a low-level item, its values as parameters."""
+    names = list(item)
+    fields = ", ".join(f"'{name}': ?" for name in names)
+    return {
+        "Statement": f'INSERT INTO "{table}" VALUE {{{fields}}}',
+        "Parameters": [item[name] for name in names],
+    }
+
+
 class S3Archive:
     def __init__(self, bucket: str, client: S3Client | None = None) -> None:
         self.bucket = bucket

@@ -1,5 +1,10 @@
 """Store handler: thin. RecordsEnriched → items + archive → RecordsStored;
-RecordsRejected → the rejected table."""
+RecordsRejected → the rejected table.
+
+Each delivered batch is stored on its own (a consumer may have merged several): a
+record belongs to the batch that first stored it, and only that batch's RecordsStored,
+whose id derives from the delivered batch, announces it — so the aggregate can count
+per announced batch."""
 
 from __future__ import annotations
 
@@ -13,21 +18,27 @@ from bus.consumer import Consumer
 from bus.packing import Output
 from observability.setup import for_service
 from store_service import logic
-from store_service.adapters import DynamoBatchWriter, S3Archive
+from store_service.adapters import DynamoBatchWriter, RecordClaims, S3Archive
 from store_service.config import StoreConfig
 
 SERVICE = "store"
 
 
 @cache
-def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive]:
+def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, RecordClaims]:
     config = StoreConfig.from_env(os.environ)
     consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
-    return config, consumer, DynamoBatchWriter(), S3Archive(config.archive_bucket)
+    return (
+        config,
+        consumer,
+        DynamoBatchWriter(),
+        S3Archive(config.archive_bucket),
+        RecordClaims(),
+    )
 
 
 def store_batch(envelope: Any) -> list[Output]:
-    config, _, dynamo, archive = _runtime()
+    config, _, dynamo, archive, claims = _runtime()
     if envelope.contract == "RecordsRejected":
         expires = int(time.time()) + config.rejected_retention_days * 86400
         items = logic.dedupe_items(
@@ -35,16 +46,30 @@ def store_batch(envelope: Any) -> list[Output]:
         )
         dynamo.put_all(config.rejected_table, items)
         return []
-    records = logic.dedupe_by_id(envelope.data["records"])
     stored_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    items = [logic.record_item(r, stored_at) for r in records]
-    items += logic.index_items(envelope.metadata.batch_id, records)
-    dynamo.put_all(config.records_table, items)
-    objects = logic.archive_objects(envelope.metadata.batch_id, records)
-    for obj in objects:
-        archive.put(obj.key, obj.body)
-    archives = [{"bucket": archive.bucket, "key": o.key, "records": o.records} for o in objects]
-    return [Output("RecordsStored", records, extra={"archives": archives})]
+    batches = {d.metadata.batch_id: d for d in envelope.deliveries()}  # a repeat: once
+    parts = [(d, logic.dedupe_by_id(d.data["records"])) for d in batches.values()]
+    items = [
+        logic.record_item(r, stored_at, origin=d.metadata.batch_id)
+        for d, records in parts
+        for r in records
+    ]
+    owned = iter(claims.claim(config.records_table, items))
+    outputs = []
+    index: list[dict[str, Any]] = []
+    for delivered, records in parts:
+        mine = [r for r in records if next(owned)]
+        batch_id = delivered.metadata.batch_id
+        index += logic.index_items(batch_id, mine)
+        objects = logic.archive_objects(batch_id, mine)
+        for obj in objects:
+            archive.put(obj.key, obj.body)
+        archives = [{"bucket": archive.bucket, "key": o.key, "records": o.records} for o in objects]
+        outputs.append(
+            Output("RecordsStored", mine, extra={"archives": archives}, parent=delivered)
+        )
+    dynamo.put_all(config.records_table, index)
+    return outputs
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -10,10 +10,12 @@ Keys:
   type, hour) instead of one per record: a record costs its own item's write unit and a
   small share of its batch's index items, where an index entry per record cost one write
   unit more (see ``RecordsIndex`` in adapters for the query).
-- record item: the keys, ``type``, ``stored_at`` and the whole record as JSON in ``doc``
-  — nothing else: DynamoDB bills a write per started KB, and copying fields of the
-  record into attributes of their own put half the demo's items over 1 KB (2 write
-  units each); lean, they stay under it (1 write unit).
+- record item: the keys, ``type``, ``stored_at``, ``origin`` (the delivered batch that
+  first stored the record: the item is written once, see ``RecordClaims`` in adapters)
+  and the whole record as JSON in ``doc`` — nothing else: DynamoDB bills a write per
+  started KB, and copying fields of the record into attributes of their own put half
+  the demo's items over 1 KB (2 write units each); lean, they stay under it (1 write
+  unit).
 - archive: ``records/dt=YYYY-MM-DD/hour=HH/<batch id>.ndjson.gz``, one object per
   (batch, hour); derived from the batch, so a retried batch overwrites its own object.
 - rejected table: ``pk = rejected#<YYYY-MM-DD>``, ``sk = <stage>#<record id or digest>``,
@@ -58,15 +60,16 @@ def utc_sort_key(occurred_at: Any) -> str:
 
 
 def dedupe_by_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """One record per id, the last one winning (a BatchWriteItem must not repeat a key)."""
+    """One record per id, the last one winning (a request must not repeat a key)."""
     return list({str(r["id"]): r for r in records}.values())
 
 
-def record_item(record: Mapping[str, Any], stored_at: str) -> dict[str, Any]:
+def record_item(record: Mapping[str, Any], stored_at: str, origin: str) -> dict[str, Any]:
     return {
         "pk": {"S": f"rec#{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
+        "origin": {"S": origin},
         "doc": {"S": orjson.dumps(record).decode()},
     }
 
