@@ -140,10 +140,11 @@ class Envelope:
         version: int | None = None,
         trace: Trace | None = None,
         producer: str | None = None,
+        validate: bool = True,
     ) -> Envelope:
         """The envelope a service emits after handling this one: it names this batch as
         its parent and carries the replay name, and the trace unless given a new one,
-        on to the next hop."""
+        on to the next hop. ``validate`` as for ``build``."""
         return Envelope.build(
             contract,
             data,
@@ -154,6 +155,7 @@ class Envelope:
             trace=trace or self.metadata.trace,
             parent_batch_id=self.metadata.batch_id,
             replay_name=self.metadata.replay_name,
+            validate=validate,
         )
 
     @classmethod

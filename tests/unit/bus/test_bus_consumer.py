@@ -284,3 +284,21 @@ def test_the_first_batch_settles_the_environments_heap() -> None:
         assert gc.get_freeze_count() <= frozen  # once per environment (frozen objects may be freed)
     finally:
         heap.reset()
+
+
+def test_data_is_validated_where_received_not_again_where_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import contracts.envelope as envelope_module
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("publishing validated the data again")
+
+    records = [validated(n, pad=0) for n in range(3)]
+    parent = parent_envelope(records)
+    monkeypatch.setattr(envelope_module, "get_data_validator", refuse)
+    c = consumer()
+    [env] = c.envelopes_for(Output("RecordsValidated", records), parent)
+    assert env.data["records"] == records
+    with pytest.raises(envelope_module.EnvelopeError, match="producer"):  # metadata still is
+        consumer("enrich").envelopes_for(Output("RecordsValidated", records), parent)

@@ -58,13 +58,7 @@ def counters_for(record: Mapping[str, Any]) -> list[tuple[CounterKey, Delta]]:
 
 
 def total_deltas(records: Iterable[Mapping[str, Any]]) -> dict[CounterKey, Delta]:
-    totals: dict[CounterKey, Delta] = {}
-    for record in records:
-        for key, delta in counters_for(record):
-            total = totals.setdefault(key, Delta())
-            total.n += delta.n
-            total.amount += delta.amount
-    return totals
+    return _add((record, counters_for(record)) for record in records)
 
 
 def _locality(moves: list[tuple[CounterKey, Delta]]) -> tuple[CounterKey, ...]:
@@ -97,19 +91,32 @@ def claims_for(batch_id: str, records: Sequence[Mapping[str, Any]]) -> list[Clai
     cost a counter item for nearly every record."""
     moved = [(record, counters_for(record)) for record in records]
     moved.sort(key=lambda pair: (_locality(pair[1]), str(pair[0]["id"])))
-    parts: list[list[Mapping[str, Any]]] = []
-    current: list[Mapping[str, Any]] = []
+    parts: list[list[tuple[Mapping[str, Any], list[tuple[CounterKey, Delta]]]]] = []
+    current: list[tuple[Mapping[str, Any], list[tuple[CounterKey, Delta]]]] = []
     keys: set[CounterKey] = set()
     for record, moves in moved:
         mine = {key for key, _ in moves}
         if current and 1 + len(keys | mine) > MAX_TRANSACTION_ITEMS:
             parts.append(current)
             current, keys = [], set()
-        current.append(record)
+        current.append((record, moves))
         keys |= mine
     if current:
         parts.append(current)
-    return [Claim(f"{batch_id}#{n}", part, total_deltas(part)) for n, part in enumerate(parts)]
+    return [
+        Claim(f"{batch_id}#{n}", [record for record, _ in part], _add(part))
+        for n, part in enumerate(parts)
+    ]
+
+
+def _add(moved: Iterable[tuple[Any, list[tuple[CounterKey, Delta]]]]) -> dict[CounterKey, Delta]:
+    totals: dict[CounterKey, Delta] = {}
+    for _, moves in moved:
+        for key, delta in moves:
+            total = totals.setdefault(key, Delta())
+            total.n += delta.n
+            total.amount += delta.amount
+    return totals
 
 
 def plan_transactions(claims: Sequence[Claim]) -> list[list[Claim]]:
