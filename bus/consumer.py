@@ -25,7 +25,7 @@ from bus.failures import Kind, classify
 from bus.faults import Faults
 from bus.packing import Output, batch_id_for, chunk_items, envelope_overhead, item_id
 from bus.publisher import EventPublisher
-from bus.saga import Failure, SagaConfig, SagaStarter
+from bus.saga import Failure, SagaConfig, SagaStarter, original_batch_id
 from observability import heap
 
 Handler = Callable[[Any], Sequence[Output]]
@@ -163,7 +163,11 @@ class Consumer:
             data = dict(output.extra)
             if output.items_key is not None:
                 data[output.items_key] = chunk
-            batch_id = batch_id_for(output.contract, parent_id, ids)
+            # from the original batch, not a retry's id: records handled again after a
+            # retry (a failure after a partial publish) get the ids they were first sent
+            # under, and downstream effects keyed by batch see them as the same batch
+            lineage = original_batch_id(parent_id) if parent_id is not None else None
+            batch_id = batch_id_for(output.contract, lineage, ids)
             build = parent.derive if parent is not None else Envelope.build
             envelopes.append(
                 build(

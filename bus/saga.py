@@ -75,6 +75,17 @@ def queue_url_of(event_source_arn: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
+# what retry_batch_id appends, as many times as a batch was retried
+_RETRY_SUFFIX = re.compile(r"(?:\.r[0-9]+\.[a-z][0-9a-f]{12})+$")
+
+
+def original_batch_id(batch_id: str) -> str:
+    """The batch a retried batch was first delivered as (itself if never retried): what
+    the batch ids of its outputs, the store's record ownership and the aggregate's claims
+    derive from, so a retry of records already handled produces the same effects."""
+    return _RETRY_SUFFIX.sub("", batch_id)
+
+
 def retry_batch_id(batch_id: str, attempt: int, kind: str, records: Sequence[Any]) -> str:
     """Deterministic for the same failed records: a duplicate report maps to the same
     execution, while different subsets of one batch (another error kind, another chunk)

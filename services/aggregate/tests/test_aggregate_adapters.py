@@ -187,7 +187,9 @@ def test_revenue_is_exact_in_the_table(aws: SimpleNamespace) -> None:
 def test_markers_expire(aws: SimpleNamespace) -> None:
     store(aws, marker_ttl_s=3_600).apply(claims_for("sto-1", [record(1)]))
     [marker] = markers_in(aws)
-    assert marker["pk"] == {"S": "claim#sto-1#0"}
+    [claim] = claims_for("sto-1", [record(1)])
+    assert marker["pk"] == {"S": f"claim#{claim.key}"}
+    assert claim.key.startswith("sto-1#")
     assert abs(int(marker["expires_at"]["N"]) - (time.time() + 3_600)) < 60
 
 

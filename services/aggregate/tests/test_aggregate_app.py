@@ -148,6 +148,36 @@ def test_batches_are_claimed_as_delivered_whatever_the_grouping(
     assert publisher.envelopes("AggregatesUpdated")[-1].data["duplicates_skipped"] == 4
 
 
+def test_a_saga_retry_counts_only_what_was_not_counted(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    from bus.saga import retry_batch_id
+
+    a = stored_batch(load_event, "sto-a", "-a")
+    records = a["detail"]["data"]["records"]
+    assert app.handler({"Records": [sqs_message(a)]}, None) == {"batchItemFailures": []}
+    # counted, then failed (say, publishing AggregatesUpdated): the saga retries it all
+    retry = json.loads(json.dumps(a))
+    retry["detail"]["metadata"] |= {
+        "batch_id": retry_batch_id("sto-a", 2, "transient", records),
+        "attempt": 2,
+    }
+    assert app.handler({"Records": [sqs_message(retry)]}, None) == {"batchItemFailures": []}
+    assert counters_in(aws) == FIXTURE_COUNTERS
+    assert publisher.envelopes("AggregatesUpdated")[-1].data["duplicates_skipped"] == 4
+    # records of the batch that failed the first time, retried alone, are counted
+    extra = {**records[0], "id": "pv-retried-alone"}
+    alone = json.loads(json.dumps(a))
+    alone["detail"]["data"]["records"] = [extra]
+    alone["detail"]["metadata"] |= {
+        "batch_id": retry_batch_id("sto-a", 2, "transient", [extra]),
+        "attempt": 2,
+        "record_count": 1,
+    }
+    assert app.handler({"Records": [sqs_message(alone)]}, None) == {"batchItemFailures": []}
+    assert publisher.envelopes("AggregatesUpdated")[-1].data["records_counted"] == 1
+
+
 def test_a_storage_failure_leaves_the_message_to_the_queue(
     aws: SimpleNamespace, load_event: Load, wire: Callable[..., None]
 ) -> None:

@@ -3,6 +3,7 @@ recording publisher."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import json
@@ -234,6 +235,39 @@ def test_merged_deliveries_are_announced_per_delivered_batch(
     alone = publisher.envelopes("RecordsStored")[-1]
     assert alone.metadata.batch_id == merged["enr-b"].metadata.batch_id
     assert alone.data == merged["enr-b"].data
+
+
+def test_a_saga_retry_of_a_stored_batch_announces_it_as_the_first_time(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    from bus.saga import retry_batch_id
+
+    first = variant(load_event, "enr-first")
+    records = first["detail"]["data"]["records"]
+    assert app.handler({"Records": [sqs_message(first)]}, None) == {"batchItemFailures": []}
+    # failed after storing (say, its publish), retried by the saga under a retry id
+    retry = copy.deepcopy(first)
+    retry["detail"]["metadata"] |= {
+        "batch_id": retry_batch_id("enr-first", 2, "transient", records),
+        "attempt": 2,
+    }
+    assert app.handler({"Records": [sqs_message(retry)]}, None) == {"batchItemFailures": []}
+    once, again = publisher.envelopes("RecordsStored")
+    assert again.metadata.batch_id == once.metadata.batch_id  # the aggregate's claim holds
+    assert again.data == once.data  # the same records, the same archive objects
+    # a retry of records that never were stored (they failed at first) announces them
+    later = copy.deepcopy(first)
+    later["detail"]["data"]["records"] = [{**records[0], "id": "pv-failed-first"}]
+    later["detail"]["metadata"] |= {
+        "batch_id": retry_batch_id("enr-first", 2, "transient", [{"id": "pv-failed-first"}]),
+        "attempt": 2,
+        "record_count": 1,
+    }
+    assert app.handler({"Records": [sqs_message(later)]}, None) == {"batchItemFailures": []}
+    third = publisher.envelopes("RecordsStored")[-1]
+    assert [r["id"] for r in third.data["records"]] == ["pv-failed-first"]
+    assert third.metadata.batch_id != once.metadata.batch_id
+    assert len(archive_keys(aws)) == len(once.data["archives"]) + 1
 
 
 def test_rejections_are_kept_in_the_rejected_table(

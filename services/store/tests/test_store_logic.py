@@ -208,12 +208,22 @@ def lines(body: bytes) -> list[dict[str, Any]]:
 def test_archive_objects_group_by_day_and_hour() -> None:
     a2 = enriched("pv-a2", "2025-03-14T09:01:00Z", ("2025-03-14", "09", "2025-03-14T09:01"))
     objects = archive_objects("rec-5d0e7a3c", [B, A, C, a2])
-    assert [(o.key, o.records) for o in objects] == [
-        ("records/dt=2025-03-14/hour=09/rec-5d0e7a3c.ndjson.gz", 2),
-        ("records/dt=2025-03-14/hour=10/rec-5d0e7a3c.ndjson.gz", 1),
-        ("records/dt=2025-03-15/hour=00/rec-5d0e7a3c.ndjson.gz", 1),
+    assert [(o.key.rsplit("-", 1)[0], o.records) for o in objects] == [
+        ("records/dt=2025-03-14/hour=09/rec-5d0e7a3c", 2),
+        ("records/dt=2025-03-14/hour=10/rec-5d0e7a3c", 1),
+        ("records/dt=2025-03-15/hour=00/rec-5d0e7a3c", 1),
     ]
+    assert all(o.key.endswith(".ndjson.gz") for o in objects)
     assert [lines(o.body) for o in objects] == [[A, a2], [B], [C]]
+
+
+def test_other_records_of_a_batch_get_an_object_of_their_own() -> None:
+    # a retry of the records that failed the first time must not overwrite the others
+    [first] = archive_objects("rec-1", [A])
+    [retried] = archive_objects("rec-1", [{**A, "id": "pv-other"}])
+    [again] = archive_objects("rec-1", [A])
+    assert retried.key != first.key
+    assert again.key == first.key
 
 
 def test_archive_content_round_trips() -> None:

@@ -113,6 +113,27 @@ def test_envelopes_derived_from_a_parent_name_it() -> None:
     assert derived.metadata.batch_id != orphan.metadata.batch_id
 
 
+def test_outputs_of_a_retried_batch_get_the_ids_the_original_gave_them() -> None:
+    from bus.saga import retry_batch_id
+
+    records = [validated(n, pad=0) for n in range(3)]
+    parent = parent_envelope(records)
+    retried = Envelope.build(
+        "RecordsIngested",
+        parent.data,
+        batch_id=retry_batch_id(parent.metadata.batch_id, 2, "transient", records),
+        record_count=3,
+        attempt=2,
+    )
+    c = consumer()
+    [first] = c.envelopes_for(Output("RecordsValidated", records), parent)
+    [again] = c.envelopes_for(Output("RecordsValidated", records), retried)
+    assert again.metadata.batch_id == first.metadata.batch_id
+    assert again.metadata.parent_batch_id == retried.metadata.batch_id  # lineage kept
+    [fewer] = c.envelopes_for(Output("RecordsValidated", records[:1]), retried)
+    assert fewer.metadata.batch_id != first.metadata.batch_id
+
+
 def test_an_output_without_items_is_one_envelope() -> None:
     extra = {"records_counted": 7, "duplicates_skipped": 1, "counters_updated": 2, "keys": ["a|b"]}
     [env] = consumer("aggregate").envelopes_for(

@@ -20,6 +20,7 @@ from bus.saga import (
     SagaStarter,
     backoff_seconds,
     execution_name,
+    original_batch_id,
     queue_url_of,
     retry_batch_id,
 )
@@ -82,6 +83,14 @@ def test_retry_batch_ids_differ_per_kind_and_records_but_repeat_for_a_duplicate(
     assert retry_batch_id("rec-1", 2, "transient", a) != retry_batch_id("rec-1", 2, "unknown", a)
     assert retry_batch_id("rec-1", 2, "transient", a) != retry_batch_id("rec-1", 2, "transient", b)
     assert len(retry_batch_id("x" * 128, 2, "transient", a)) == 128
+
+
+def test_a_retried_batch_names_the_batch_it_was_first_delivered_as() -> None:
+    once = retry_batch_id("enr-0123456789abcdef01234567", 2, "transient", [{"id": "r1"}])
+    twice = retry_batch_id(once, 3, "unknown", [{"id": "r1"}])
+    assert original_batch_id(once) == original_batch_id(twice) == "enr-0123456789abcdef01234567"
+    assert original_batch_id("enr-0123456789abcdef01234567") == "enr-0123456789abcdef01234567"
+    assert original_batch_id("b-ops.r2.version") == "b-ops.r2.version"  # not a retry suffix
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 4, 10])

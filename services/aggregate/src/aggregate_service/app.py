@@ -10,10 +10,11 @@ from functools import cache
 from typing import Any
 
 from aggregate_service.adapters import AggregateStore
-from aggregate_service.logic import claims_for, unique_by_id
+from aggregate_service.logic import Claim, claims_for, unique_by_id
 from bus.config import ConfigError
 from bus.consumer import Consumer
 from bus.packing import Output
+from bus.saga import original_batch_id
 from observability.setup import for_service
 
 SERVICE = "aggregate"
@@ -30,18 +31,17 @@ def _runtime() -> tuple[Consumer, AggregateStore]:
 
 
 def aggregate_batch(envelope: Any) -> list[Output]:
-    claims = []
+    claims: dict[str, Claim] = {}
     repeats = 0
-    batches: set[str] = set()
     for delivered in envelope.deliveries():
         records, repeated = unique_by_id(delivered.data["records"])
-        if delivered.metadata.batch_id in batches:  # the same batch twice in one call
-            repeats += len(records) + repeated
-            continue
-        batches.add(delivered.metadata.batch_id)
         repeats += repeated
-        claims += claims_for(delivered.metadata.batch_id, records)
-    result = _runtime()[1].apply(claims)
+        for claim in claims_for(original_batch_id(delivered.metadata.batch_id), records):
+            if claim.key in claims:  # the same part twice in one call (a duplicate, a retry)
+                repeats += len(claim.records)
+            else:
+                claims[claim.key] = claim
+    result = _runtime()[1].apply(list(claims.values()))
     return [
         Output(
             "AggregatesUpdated",

@@ -5,17 +5,20 @@ Counters (aggregates table, ``pk`` / ``sk``):
 - ``count#type#<type>``       / ``<YYYY-MM-DDTHH:MM>``  attribute ``n``
 - ``revenue#<currency>``      / ``<YYYY-MM-DDTHH:MM>``  attributes ``n`` and ``amount``
 - ``count#country#<CC|unknown>`` / ``<YYYY-MM-DDTHH>``  attribute ``n``
-Claims: ``claim#<batch id>#<part>`` / ``aggregate`` — one per part of an announced
-batch, written with its counters' increments in one transaction under
-``attribute_not_exists``, so a batch moves the counters once. A batch's parts depend on
+Claims: ``claim#<batch id>#<digest of the part's ids>`` / ``aggregate`` — one per part
+of an announced batch (the batch as first delivered: a retry under the saga's retry id
+is the same batch), written with its counters' increments in one transaction under
+``attribute_not_exists``, so a part moves the counters once. A batch's parts depend on
 its records only (never on how deliveries were grouped): the records, ordered by the
 counters they move and their id, are cut where a part's counters and claim would not
-fit one transaction. The store announces each record in one batch only (the batch that
-first stored it), so counting each batch once counts each record once.
+fit one transaction; a retry of some of its records claims parts of its own. The store
+announces each record in one batch only (the batch that first stored it), so counting
+each part once counts each record once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -104,9 +107,16 @@ def claims_for(batch_id: str, records: Sequence[Mapping[str, Any]]) -> list[Clai
     if current:
         parts.append(current)
     return [
-        Claim(f"{batch_id}#{n}", [record for record, _ in part], _add(part))
-        for n, part in enumerate(parts)
+        Claim(
+            f"{batch_id}#{_digest(record for record, _ in part)}", [r for r, _ in part], _add(part)
+        )
+        for part in parts
     ]
+
+
+def _digest(records: Iterable[Mapping[str, Any]]) -> str:
+    ids = "\n".join(str(record["id"]) for record in records)
+    return hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
 
 
 def _add(moved: Iterable[tuple[Any, list[tuple[CounterKey, Delta]]]]) -> dict[CounterKey, Delta]:

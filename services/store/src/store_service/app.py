@@ -2,9 +2,10 @@
 RecordsRejected → the rejected table.
 
 Each delivered batch is stored on its own (a consumer may have merged several): a
-record belongs to the batch that first stored it, and only that batch's RecordsStored,
-whose id derives from the delivered batch, announces it — so the aggregate can count
-per announced batch."""
+record belongs to the batch that first stored it (a retry of that batch, under the
+saga's retry id, is the same batch), and only that batch's RecordsStored, whose id
+derives from the batch and the records, announces it — so the aggregate can count per
+announced batch."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from bus.consumer import Consumer
 from bus.packing import Output
+from bus.saga import original_batch_id
 from observability.setup import for_service
 from store_service import logic
 from store_service.adapters import DynamoBatchWriter, RecordClaims, S3Archive
@@ -50,7 +52,7 @@ def store_batch(envelope: Any) -> list[Output]:
     batches = {d.metadata.batch_id: d for d in envelope.deliveries()}  # a repeat: once
     parts = [(d, logic.dedupe_by_id(d.data["records"])) for d in batches.values()]
     items = [
-        logic.record_item(r, stored_at, origin=d.metadata.batch_id)
+        logic.record_item(r, stored_at, origin=original_batch_id(d.metadata.batch_id))
         for d, records in parts
         for r in records
     ]
@@ -59,7 +61,7 @@ def store_batch(envelope: Any) -> list[Output]:
     index: list[dict[str, Any]] = []
     for delivered, records in parts:
         mine = [r for r in records if next(owned)]
-        batch_id = delivered.metadata.batch_id
+        batch_id = original_batch_id(delivered.metadata.batch_id)
         index += logic.index_items(batch_id, mine)
         objects = logic.archive_objects(batch_id, mine)
         for obj in objects:

@@ -16,8 +16,9 @@ Keys:
   started KB, and copying fields of the record into attributes of their own put half
   the demo's items over 1 KB (2 write units each); lean, they stay under it (1 write
   unit).
-- archive: ``records/dt=YYYY-MM-DD/hour=HH/<batch id>.ndjson.gz``, one object per
-  (batch, hour); derived from the batch, so a retried batch overwrites its own object.
+- archive: ``records/dt=YYYY-MM-DD/hour=HH/<batch id>-<digest of ids>.ndjson.gz``, one
+  object per (batch, hour); derived from the batch (as first delivered) and its records,
+  so a retried batch overwrites its own object.
 - rejected table: ``pk = rejected#<YYYY-MM-DD>``, ``sk = <stage>#<record id or digest>``,
   so a redelivered rejection overwrites itself.
 """
@@ -130,21 +131,28 @@ def decode_doc(item: Mapping[str, Any]) -> Any:
 
 
 def archive_objects(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[ArchiveObject]:
-    """gzip NDJSON per (dt, hour) of the records' occurrence."""
-    groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    """gzip NDJSON per (dt, hour) of the records' occurrence, keyed by the batch and a
+    digest of the ids it holds: the same records of the same batch (a retry) overwrite
+    their object; other records of it (a retry of the ones that failed) get their own."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         partitions = (record.get("enrichment") or {}).get("partitions") or {}
         dt = str(partitions.get("dt") or str(record.get("occurred_at", ""))[:10] or "unknown")
         hour = str(partitions.get("hour") or "00")
-        groups[(dt, hour)].append(orjson.dumps(record))
-    return [
-        ArchiveObject(
-            key=f"records/dt={dt}/hour={hour}/{batch_id}.ndjson.gz",
-            body=gzip.compress(b"\n".join(lines) + b"\n", compresslevel=5, mtime=0),
-            records=len(lines),
+        groups[(dt, hour)].append(record)
+    objects = []
+    for (dt, hour), members in sorted(groups.items()):
+        ids = "\n".join(str(r["id"]) for r in members)
+        digest = hashlib.blake2b(ids.encode(), digest_size=6).hexdigest()
+        lines = [orjson.dumps(r) for r in members]
+        objects.append(
+            ArchiveObject(
+                key=f"records/dt={dt}/hour={hour}/{batch_id}-{digest}.ndjson.gz",
+                body=gzip.compress(b"\n".join(lines) + b"\n", compresslevel=5, mtime=0),
+                records=len(lines),
+            )
         )
-        for (dt, hour), lines in sorted(groups.items())
-    ]
+    return objects
 
 
 def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, Any]:
