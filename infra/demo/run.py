@@ -225,7 +225,10 @@ def _kill_later(cloud: LocalCloud, function: str) -> threading.Thread:
 def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
     workload = generate(options.records, seed=options.seed, poison_share=options.poison_share)
     seed_reference_data(cloud, workload.segments)
-    # The run is judged by what it adds: counters may already hold earlier traffic.
+    # The run is judged by what it adds: counters may already hold earlier traffic, and
+    # traffic still on its way (the aggregate gathers batches for up to a second) would
+    # land after the baseline and count as the run's.
+    cloud.wait_drained(timeout=60)
     baseline = read_aggregates(cloud)
     tap = BusTap(cloud.client("events"), cloud.client("sqs"))
     tap.start()
