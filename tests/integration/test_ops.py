@@ -195,6 +195,16 @@ class IngestedBatch(Batch):
         assert result["FailedEntryCount"] == 0, result
 
 
+def claims_of(ddb: Any, batch_id: str) -> list[dict[str, Any]]:
+    """The aggregate's claims for the parts of an announced batch."""
+    pages = ddb.get_paginator("scan").paginate(
+        TableName="sdp-aggregates",
+        FilterExpression="begins_with(pk, :claim)",
+        ExpressionAttributeValues={":claim": {"S": f"claim#{batch_id}#"}},
+    )
+    return [item for page in pages for item in page["Items"]]
+
+
 def counters(cloud: LocalCloud, batch: Batch) -> dict[str, Any]:
     ddb = cloud.client("dynamodb")
 
@@ -208,7 +218,7 @@ def counters(cloud: LocalCloud, batch: Batch) -> dict[str, Any]:
         "country": int(item("count#country#unknown", batch.hour).get("n", {"N": "0"})["N"]),
         "revenue_n": int(revenue.get("n", {"N": "0"})["N"]),
         "revenue": Decimal(revenue.get("amount", {"N": "0"})["N"]),
-        "claims": int(bool(item(f"claim#{batch.batch_id}#0", "aggregate"))),
+        "claims": len(claims_of(ddb, batch.batch_id)),
         "stored": sum(
             "Item" in ddb.get_item(TableName="sdp-records", Key={"pk": {"S": f"rec#{i}"}})
             for i in batch.ids
