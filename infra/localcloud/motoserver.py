@@ -16,6 +16,8 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from infra.localcloud import gcpolicy, motopatches
@@ -35,6 +37,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-s", "--ssl", action="store_true", help="serve HTTPS (adhoc cert)")
     parser.add_argument("-c", "--ssl-cert", help="path to an SSL certificate")
     parser.add_argument("-k", "--ssl-key", help="path to an SSL private key")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one is gone",
+    )
     return parser.parse_args(argv)
 
 
@@ -72,6 +79,14 @@ def _exit(signum: int, frame: Any) -> None:
     sys.exit(0)
 
 
+def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """End this server when the process that started it is gone (killed before it could
+    stop it: a test run interrupted, a terminal closed), instead of serving on forever."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> None:
     motopatches.apply()
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -91,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(metered=os.environ.get("SDP_METER", "1") != "0")
     if os.environ.get("SDP_GC_TUNE", "1") != "0":
         gcpolicy.tune()
+    if args.exit_with_parent:
+        threading.Thread(
+            target=exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch"
+        ).start()
     run_simple(
         args.host,
         args.port,

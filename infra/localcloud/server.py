@@ -90,6 +90,7 @@ class MotoServer:
             self.host,
             "-p",
             str(self.port),
+            "--exit-with-parent",  # a parent killed before it could stop us leaves nothing
         ]
         if self.log_path is None:
             self._proc = subprocess.Popen(
