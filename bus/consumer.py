@@ -145,7 +145,10 @@ class Consumer:
         trace = Trace(**current) if current else None
         if output.parent is not None:
             parent = output.parent
-        parent_id = parent.metadata.batch_id if parent is not None else None
+        # from the original batch, not a retry's id: records handled again after a retry
+        # (a failure after a partial publish) get the ids they were first sent under, and
+        # downstream effects keyed by batch see them as the same batch
+        lineage = original_batch_id(parent.metadata.batch_id) if parent is not None else None
         if output.items_key is None:
             chunks: list[tuple[list[Any], int]] = [([], output.record_count)]
         else:
@@ -163,10 +166,6 @@ class Consumer:
             data = dict(output.extra)
             if output.items_key is not None:
                 data[output.items_key] = chunk
-            # from the original batch, not a retry's id: records handled again after a
-            # retry (a failure after a partial publish) get the ids they were first sent
-            # under, and downstream effects keyed by batch see them as the same batch
-            lineage = original_batch_id(parent_id) if parent_id is not None else None
             batch_id = batch_id_for(output.contract, lineage, ids)
             build = parent.derive if parent is not None else Envelope.build
             envelopes.append(

@@ -182,17 +182,7 @@ class IngestedBatch(Batch):
         self.detail["data"]["records"] = records
 
     def put(self, cloud: LocalCloud) -> None:
-        result = cloud.client("events").put_events(
-            Entries=[
-                {
-                    "EventBusName": "sdp-bus",
-                    "Source": "sdp.ingest",
-                    "DetailType": "RecordsIngested",
-                    "Detail": json.dumps(self.detail),
-                }
-            ]
-        )
-        assert result["FailedEntryCount"] == 0, result
+        put_on_bus(cloud, self, source="sdp.ingest", detail_type="RecordsIngested")
 
 
 def claims_of(ddb: Any, batch_id: str) -> list[dict[str, Any]]:
@@ -263,13 +253,19 @@ def sdp(cloud: LocalCloud, capsys: pytest.CaptureFixture[str], *argv: str) -> An
     return json.loads(out)
 
 
-def put_on_bus(cloud: LocalCloud, batch: Batch) -> None:
+def put_on_bus(
+    cloud: LocalCloud,
+    batch: Batch,
+    *,
+    source: str = "sdp.store",
+    detail_type: str = "RecordsStored",
+) -> None:
     result = cloud.client("events").put_events(
         Entries=[
             {
                 "EventBusName": "sdp-bus",
-                "Source": "sdp.store",
-                "DetailType": "RecordsStored",
+                "Source": source,
+                "DetailType": detail_type,
                 "Detail": json.dumps(batch.detail),
             }
         ]

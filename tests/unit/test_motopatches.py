@@ -27,17 +27,22 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     motopatches.apply()
 
 
-@pytest.fixture
-def ddb(aws_env: None) -> Iterator[Any]:
+def table_client(name: str) -> Iterator[Any]:
+    """A DynamoDB client of moto in-process with one table keyed by ``pk``."""
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(
-            TableName="t",
+            TableName=name,
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         )
         yield client
+
+
+@pytest.fixture
+def ddb(aws_env: None) -> Iterator[Any]:
+    yield from table_client("t")
 
 
 def put(pk: str, condition: bool = True) -> dict[str, Any]:
@@ -537,15 +542,7 @@ def test_method_names_are_listed_once_per_class(aws_env: None) -> None:
 # -- 11. batches of inserts ------------------------------------------------------------------------
 @pytest.fixture
 def records(aws_env: None) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(
-            TableName="sdp-records",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        yield client
+    yield from table_client("sdp-records")
 
 
 def insert(pk: str, value: str, table: str = "sdp-records") -> dict[str, Any]:

@@ -119,7 +119,9 @@ def _digest(records: Iterable[Mapping[str, Any]]) -> str:
     return hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
 
 
-def _add(moved: Iterable[tuple[Any, list[tuple[CounterKey, Delta]]]]) -> dict[CounterKey, Delta]:
+def _add(
+    moved: Iterable[tuple[Any, Iterable[tuple[CounterKey, Delta]]]],
+) -> dict[CounterKey, Delta]:
     totals: dict[CounterKey, Delta] = {}
     for _, moves in moved:
         for key, delta in moves:
@@ -149,13 +151,7 @@ def plan_transactions(claims: Sequence[Claim]) -> list[list[Claim]]:
 
 
 def merge_totals(claims: Iterable[Claim]) -> dict[CounterKey, Delta]:
-    totals: dict[CounterKey, Delta] = {}
-    for claim in claims:
-        for key, delta in claim.totals.items():
-            total = totals.setdefault(key, Delta())
-            total.n += delta.n
-            total.amount += delta.amount
-    return totals
+    return _add((claim, claim.totals.items()) for claim in claims)
 
 
 def unique_by_id(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:

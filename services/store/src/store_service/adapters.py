@@ -20,7 +20,10 @@ class UnprocessedItemsError(RuntimeError):
     """DynamoDB kept refusing some items (throttling); the batch must be retried."""
 
 
-class DynamoBatchWriter:
+class _DynamoAdapter:
+    """A DynamoDB client (built on first use when none is given), bounded attempts with
+    jittered exponential backoff between them, and a count of the requests made."""
+
     def __init__(
         self,
         client: DynamoDBClient | None = None,
@@ -43,6 +46,11 @@ class DynamoBatchWriter:
             self._client = boto3.client("dynamodb")
         return self._client
 
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+
+
+class DynamoBatchWriter(_DynamoAdapter):
     def put_all(self, table: str, items: Sequence[dict[str, Any]]) -> None:
         """Write every item (overwrites), retrying UnprocessedItems with backoff."""
         for start in range(0, len(items), BATCH_WRITE_MAX):
@@ -60,7 +68,7 @@ class DynamoBatchWriter:
                     raise UnprocessedItemsError(
                         f"{left} item(s) still unprocessed after {attempt} attempts"
                     )
-                self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+                self._backoff(attempt)
 
 
 # per-statement errors worth another attempt; any other error is a fault of the request
@@ -79,7 +87,7 @@ class StatementError(RuntimeError):
     """DynamoDB refused a statement for a reason no retry fixes (validation, access)."""
 
 
-class RecordClaims:
+class RecordClaims(_DynamoAdapter):
     """Record items written once, each naming the batch that first stored it.
 
     Each item is written with a PartiQL ``INSERT`` (``BatchExecuteStatement``, 25 per
@@ -102,20 +110,8 @@ class RecordClaims:
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
+        super().__init__(client, max_attempts=max_attempts, base_delay_s=base_delay_s, sleep=sleep)
         self._origin = origin_attribute
-        self._max_attempts = max_attempts
-        self._base_delay_s = base_delay_s
-        self._sleep = sleep
-        self.requests = 0
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def claim(self, table: str, items: Sequence[dict[str, Any]]) -> list[bool]:
         """Insert each item (low-level attribute values, ``pk`` and the origin attribute
@@ -173,7 +169,7 @@ class RecordClaims:
                     f"{len(retry)} item(s) still refused after {attempt} attempts"
                 )
             pending = retry
-            self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+            self._backoff(attempt)
         return results
 
     def _origins(self, table: str, keys: Sequence[dict[str, Any]]) -> dict[str, str | None]:
@@ -198,7 +194,7 @@ class RecordClaims:
                     break
                 if attempt == self._max_attempts:
                     raise UnprocessedItemsError("keys still unprocessed after reading back")
-                self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
+                self._backoff(attempt)
         return found
 
 
