@@ -621,3 +621,71 @@ def test_only_parameterised_inserts_are_recognised(
     if parsed is not None:
         assert parsed[0] == "tbl"
         assert list(parsed[1].values()) == parameters
+
+
+# -- 12. an item's size checked once; served batches answered directly -----------------------------
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_the_item_size_limit_holds_where_moto_puts_it(aws_env: None, extra: int) -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    # names pk, a, x (4 bytes) + "k" (1) + ten "é" (20: UTF-8 bytes, not characters)
+    # + the x's: the item's size is the limit plus `extra`
+    attrs = {
+        "pk": {"S": "k"},
+        "a": {"S": "é" * 10},
+        "x": {"S": "x" * (motopatches.ITEM_SIZE_LIMIT - 25 + extra)},
+    }
+
+    def outcome(init: Any) -> str:
+        item = object.__new__(Item)
+        try:
+            init(item, DynamoType(attrs["pk"]), None, attrs)
+        except ItemSizeTooLarge:
+            return "refused"
+        assert dict(item.attrs) == {k: DynamoType(v) for k, v in attrs.items()}
+        return "kept"
+
+    assert outcome(Item.__init__) == outcome(motopatches._ORIGINAL["item_init"])
+    assert outcome(Item.__init__) == ("refused" if extra > 0 else "kept")
+
+
+def test_an_item_too_large_is_still_refused_by_the_api(records: Any) -> None:
+    big = insert("a", "x" * 410_000)
+    answer = records.batch_execute_statement(Statements=[big, insert("b", "1")])
+    codes = [r.get("Error", {}).get("Code") for r in answer["Responses"]]
+    assert codes == ["ValidationError", None]
+    with pytest.raises(records.exceptions.ClientError, match="Item size has exceeded"):
+        records.put_item(
+            TableName="sdp-records", Item={"pk": {"S": "c"}, "v": {"S": "x" * 410_000}}
+        )
+
+
+def test_a_served_batch_answers_what_moto_would(
+    records: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    def run(prefix: str) -> list[Any]:
+        records.batch_execute_statement(Statements=[insert(f"{prefix}a", "1")])
+        answer = records.batch_execute_statement(
+            Statements=[
+                insert(f"{prefix}a", "2"),  # exists
+                insert(f"{prefix}b", "1"),
+                insert(f"{prefix}c", "1", table="sdp-missing"),
+            ]
+        )
+        return list(answer["Responses"])
+
+    direct = run("direct-")
+    monkeypatch.setattr(
+        DynamoHandler,
+        "batch_execute_statement",
+        motopatches._ORIGINAL["batch_execute_statement_response"],
+    )
+    assert run("model-") == direct
+    assert [r.get("Error", {}).get("Code") for r in direct] == [
+        "DuplicateItem",
+        None,
+        "ResourceNotFound",
+    ]
