@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -30,10 +30,10 @@ CLAIM_PREFIX = "claim#"
 UNKNOWN_COUNTRY = "unknown"
 
 
-@dataclass
+@dataclass(slots=True)
 class Delta:
     n: int = 0
-    amount: Decimal = field(default_factory=Decimal)
+    amount: Decimal = Decimal(0)  # immutable: a shared default is safe
 
 
 CounterKey = tuple[str, str]
@@ -44,31 +44,48 @@ def minute_of(record: Mapping[str, Any]) -> str:
     return str(partitions.get("minute") or str(record.get("occurred_at", ""))[:16])
 
 
-def counters_for(record: Mapping[str, Any]) -> list[tuple[CounterKey, Delta]]:
-    minute = minute_of(record)
-    hour = minute[:13]
-    country = (record.get("enrichment") or {}).get("country") or UNKNOWN_COUNTRY
-    moves = [
-        ((f"count#type#{record['type']}", minute), Delta(n=1)),
-        ((f"count#country#{country}", hour), Delta(n=1)),
-    ]
+def _moves(record: Mapping[str, Any]) -> tuple[tuple[CounterKey, ...], Decimal | None]:
+    """The counters a record moves by one, in locality order: the (country, hour)
+    counter first (the most spread), then (type, minute), then revenue; and the amount
+    its revenue counter moves by (None: no revenue)."""
+    enrichment = record.get("enrichment") or {}
+    partitions = enrichment.get("partitions") or {}
+    minute = str(partitions.get("minute") or str(record.get("occurred_at", ""))[:16])
+    country = enrichment.get("country") or UNKNOWN_COUNTRY
+    by_country = (f"count#country#{country}", minute[:13])
+    by_type = (f"count#type#{record['type']}", minute)
     if record.get("type") == "Purchase" and "amount" in record:
         currency = str(record.get("currency", "XXX"))
-        moves.append(
-            ((f"revenue#{currency}", minute), Delta(n=1, amount=Decimal(str(record["amount"]))))
+        return (by_country, by_type, (f"revenue#{currency}", minute)), Decimal(
+            str(record["amount"])
         )
+    return (by_country, by_type), None
+
+
+def counters_for(record: Mapping[str, Any]) -> list[tuple[CounterKey, Delta]]:
+    keys, amount = _moves(record)
+    moves = [(keys[1], Delta(n=1)), (keys[0], Delta(n=1))]
+    if amount is not None:
+        moves.append((keys[2], Delta(n=1, amount=amount)))
     return moves
 
 
 def total_deltas(records: Iterable[Mapping[str, Any]]) -> dict[CounterKey, Delta]:
-    return _add((record, counters_for(record)) for record in records)
+    totals: dict[CounterKey, Delta] = {}
+    for record in records:
+        _count(totals, *_moves(record))
+    return totals
 
 
-def _locality(moves: list[tuple[CounterKey, Delta]]) -> tuple[CounterKey, ...]:
-    """Sort key that puts records moving the same counters next to each other: the
-    (country, hour) counter first (the most spread), then (type, minute), then revenue."""
-    keys = [key for key, _ in moves]
-    return (keys[1], keys[0], *keys[2:])
+def _count(totals: dict[CounterKey, Delta], keys: Sequence[CounterKey], amount: Any) -> None:
+    """Add one record's moves (see _moves) to ``totals``."""
+    for key in keys:
+        total = totals.get(key)
+        if total is None:
+            total = totals[key] = Delta()
+        total.n += 1
+    if amount is not None:
+        totals[keys[2]].amount += amount
 
 
 @dataclass
@@ -92,43 +109,27 @@ def claims_for(batch_id: str, records: Sequence[Mapping[str, Any]]) -> list[Clai
     Records are ordered by the counters they move (then by id), so a part shares a few
     counters among many records: in arrival order, a mix of countries and minutes would
     cost a counter item for nearly every record."""
-    moved = [(record, counters_for(record)) for record in records]
-    moved.sort(key=lambda pair: (_locality(pair[1]), str(pair[0]["id"])))
-    parts: list[list[tuple[Mapping[str, Any], list[tuple[CounterKey, Delta]]]]] = []
-    current: list[tuple[Mapping[str, Any], list[tuple[CounterKey, Delta]]]] = []
-    keys: set[CounterKey] = set()
-    for record, moves in moved:
-        mine = {key for key, _ in moves}
-        if current and 1 + len(keys | mine) > MAX_TRANSACTION_ITEMS:
-            parts.append(current)
-            current, keys = [], set()
-        current.append((record, moves))
-        keys |= mine
-    if current:
-        parts.append(current)
-    return [
-        Claim(
-            f"{batch_id}#{_digest(record for record, _ in part)}", [r for r, _ in part], _add(part)
-        )
-        for part in parts
-    ]
-
-
-def _digest(records: Iterable[Mapping[str, Any]]) -> str:
-    ids = "\n".join(str(record["id"]) for record in records)
-    return hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
-
-
-def _add(
-    moved: Iterable[tuple[Any, Iterable[tuple[CounterKey, Delta]]]],
-) -> dict[CounterKey, Delta]:
+    moved = [(*_moves(record), str(record["id"]), record) for record in records]
+    moved.sort(key=lambda m: (m[0], m[2]))
+    claims: list[Claim] = []
+    part: list[Mapping[str, Any]] = []
+    ids: list[str] = []
     totals: dict[CounterKey, Delta] = {}
-    for _, moves in moved:
-        for key, delta in moves:
-            total = totals.setdefault(key, Delta())
-            total.n += delta.n
-            total.amount += delta.amount
-    return totals
+    for keys, amount, record_id, record in moved:
+        new = sum(1 for key in keys if key not in totals)
+        if part and 1 + len(totals) + new > MAX_TRANSACTION_ITEMS:
+            claims.append(Claim(f"{batch_id}#{_digest(ids)}", part, totals))
+            part, ids, totals = [], [], {}
+        part.append(record)
+        ids.append(record_id)
+        _count(totals, keys, amount)
+    if part:
+        claims.append(Claim(f"{batch_id}#{_digest(ids)}", part, totals))
+    return claims
+
+
+def _digest(ids: Iterable[str]) -> str:
+    return hashlib.blake2b("\n".join(ids).encode(), digest_size=8).hexdigest()
 
 
 def plan_transactions(claims: Sequence[Claim]) -> list[list[Claim]]:
@@ -151,7 +152,15 @@ def plan_transactions(claims: Sequence[Claim]) -> list[list[Claim]]:
 
 
 def merge_totals(claims: Iterable[Claim]) -> dict[CounterKey, Delta]:
-    return _add((claim, claim.totals.items()) for claim in claims)
+    merged: dict[CounterKey, Delta] = {}
+    for claim in claims:
+        for key, delta in claim.totals.items():
+            total = merged.get(key)
+            if total is None:
+                total = merged[key] = Delta()
+            total.n += delta.n
+            total.amount += delta.amount
+    return merged
 
 
 def unique_by_id(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
