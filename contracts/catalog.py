@@ -1,4 +1,4 @@
-"""The contract catalog: ``catalog.yaml`` and the schema and sample files it lists.
+"""The contract catalog: ``catalog.json`` and the schema and sample files it lists.
 
 Loading checks the catalog against the files beside it (every listed version has a
 schema and a sample, and no file is left unlisted), so a contract cannot be half added
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from contracts import documents
 from contracts.errors import (
@@ -29,7 +29,7 @@ from contracts.errors import (
 )
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
-CATALOG_FILE = "catalog.yaml"
+CATALOG_FILE = "catalog.json"
 RECORD_BASE = Path("_record/v1.json")
 ENVELOPE_BASE = Path("_envelope/v1.json")
 
@@ -43,17 +43,13 @@ _SOURCE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$")
 _ENTRY_KEYS = frozenset({"kind", "compatibility", "versions", "source", "consumers"})
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loading that rejects a repeated key instead of keeping the last one silently."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
-        if repeated:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"repeated key {', '.join(repeated)}", node.start_mark
-            )
-        return super().construct_mapping(node, deep=deep)
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object that rejects a repeated key instead of keeping the last one silently."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"repeated key {', '.join(repeated)}")
+    return dict(pairs)
 
 
 class Kind(StrEnum):
@@ -178,7 +174,7 @@ class Catalog:
 
 
 def load_catalog(root: Path = CONTRACTS_DIR) -> Catalog:
-    """Read and check ``root/catalog.yaml``; a CatalogError names the offending file."""
+    """Read and check ``root/catalog.json``; a CatalogError names the offending file."""
     path = root / CATALOG_FILE
     contracts = _parse(path)
     _check_files(root, path, contracts)
@@ -193,11 +189,11 @@ def default_catalog() -> Catalog:
 
 def _parse(path: Path) -> dict[str, Contract]:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise CatalogError(path, "file not found") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(path, f"not valid YAML: {exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise CatalogError(path, f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict) or set(raw) != {"contracts"}:
         raise CatalogError(path, "expected a mapping with the single key 'contracts'")
     entries = raw["contracts"]

@@ -23,7 +23,7 @@ class ContractFileError(ContractError):
 
 
 class CatalogError(ContractFileError):
-    """catalog.yaml is malformed or disagrees with the files beside it."""
+    """catalog.json is malformed or disagrees with the files beside it."""
 
 
 class SchemaFileError(ContractFileError):

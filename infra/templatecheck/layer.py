@@ -32,7 +32,6 @@ LAYER_ROOTS: dict[str, tuple[str, ...]] = {
     "jsonschema-rs": (),  # contracts.validation
     "orjson": (),  # bus, contracts.envelope
     "pydantic": (),  # contracts.bindings (envelope metadata)
-    "pyyaml": (),  # contracts.catalog
     "ua-parser": ("regex",),  # enrich: user agents; `regex` brings the fast resolver
 }
 
@@ -48,7 +47,6 @@ LAYER_DISTRIBUTIONS: tuple[str, ...] = (
     "orjson",
     "pydantic",
     "pydantic-core",
-    "pyyaml",
     "typing-extensions",
     "typing-inspection",
     "ua-parser",

@@ -17,10 +17,10 @@ def catalog() -> Catalog:
 
 @pytest.fixture
 def contracts_copy(tmp_path: Path) -> Path:
-    """A writable copy of catalog.yaml, schemas/ and samples/, for tests that break them."""
+    """A writable copy of catalog.json, schemas/ and samples/, for tests that break them."""
     root = tmp_path / "contracts"
     root.mkdir()
-    shutil.copy(CONTRACTS_DIR / "catalog.yaml", root / "catalog.yaml")
+    shutil.copy(CONTRACTS_DIR / "catalog.json", root / "catalog.json")
     for folder in ("schemas", "samples"):
         shutil.copytree(CONTRACTS_DIR / folder, root / folder)
     return root

@@ -204,9 +204,9 @@ def test_sample_claiming_another_version(contracts_copy: Path) -> None:
 
 
 def test_listed_version_without_files(contracts_copy: Path) -> None:
-    catalog_file = contracts_copy / "catalog.yaml"
+    catalog_file = contracts_copy / "catalog.json"
     catalog_file.write_text(
-        catalog_file.read_text().replace("versions: [1, 2]", "versions: [1, 2, 3]")
+        catalog_file.read_text().replace('"versions": [1, 2]', '"versions": [1, 2, 3]')
     )
     with pytest.raises(CatalogError, match=r"PageView v3 is listed but .*PageView/v3.json"):
         load_catalog(contracts_copy)
@@ -231,16 +231,16 @@ def test_missing_shared_schema(contracts_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("replace", "by", "reason"),
     [
-        ("versions: [1, 2]", "versions: [2]", r"versions must be \[1, 2, ..., N\]"),
-        ("compatibility: BACKWARD", "compatibility: SIDEWAYS", "compatibility 'SIDEWAYS'"),
-        ("kind: domain", "kind: command", "kind must be 'record' or 'domain'"),
-        ("    source: sdp.store\n", "", "needs a source"),
-        ("  Click:\n", "  PageView:\n", "repeated key PageView"),
-        ("contracts:", "contracts: [", "not valid YAML"),
+        ('"versions": [1, 2]', '"versions": [2]', r"versions must be \[1, 2, ..., N\]"),
+        ('"compatibility": "BACKWARD"', '"compatibility": "SIDEWAYS"', "compatibility 'SIDEWAYS'"),
+        ('"kind": "domain"', '"kind": "command"', "kind must be 'record' or 'domain'"),
+        ('"source": "sdp.store", ', "", "needs a source"),
+        ('"Click": {', '"PageView": {', "repeated key PageView"),
+        ('"contracts": {', '"contracts": [{', "not valid JSON"),
     ],
 )
 def test_malformed_catalog(contracts_copy: Path, replace: str, by: str, reason: str) -> None:
-    catalog_file = contracts_copy / "catalog.yaml"
+    catalog_file = contracts_copy / "catalog.json"
     text = catalog_file.read_text()
     assert replace in text
     catalog_file.write_text(text.replace(replace, by, 1))
@@ -254,5 +254,5 @@ def test_unknown_contract_or_version_by_name(catalog: Catalog) -> None:
         get_validator("Refund", 1)
     with pytest.raises(UnknownContractError, match=re.escape("PageView has no version 9")):
         get_validator("PageView", 9)
-    with pytest.raises(UnknownContractError, match=r"catalog\.yaml"):
+    with pytest.raises(UnknownContractError, match=r"catalog\.json"):
         catalog.sample("Click", 2)
