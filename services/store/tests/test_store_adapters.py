@@ -223,3 +223,59 @@ def test_a_statement_refused_for_good_is_an_error() -> None:
     claims = RecordClaims(Refusing("AccessDenied", times=99), sleep=lambda s: None)
     with pytest.raises(StatementError, match="AccessDenied"):
         claims.claim(RECORDS_TABLE, [owned_item(1, "b")])
+
+
+# -- requests side by side -------------------------------------------------------------------------
+class Concurrent:
+    """Answers BatchExecuteStatement and BatchWriteItem once ``width`` requests are in
+    flight together (a barrier): only requests sent side by side get an answer."""
+
+    def __init__(self, width: int) -> None:
+        import threading
+
+        self.barrier = threading.Barrier(width, timeout=5)
+        self.statements = 0
+        self.items = 0
+
+    def batch_execute_statement(self, Statements: list[dict[str, Any]]) -> Any:
+        self.barrier.wait()
+        self.statements += len(Statements)
+        return {"Responses": [{} for _ in Statements]}
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.barrier.wait()
+        self.items += sum(len(v) for v in RequestItems.values())
+        return {"UnprocessedItems": {}}
+
+
+def test_a_rounds_inserts_are_sent_side_by_side() -> None:
+    from observability.threads import CallPool
+
+    stub = Concurrent(width=4)
+    claims = RecordClaims(stub, pool=CallPool(4))
+    assert claims.claim(RECORDS_TABLE, [owned_item(n, "b") for n in range(100)]) == [True] * 100
+    assert stub.statements == 100 and claims.requests == 4
+
+
+def test_index_items_are_written_side_by_side() -> None:
+    from observability.threads import CallPool
+
+    stub = Concurrent(width=2)
+    writer = DynamoBatchWriter(stub, pool=CallPool(2))
+    writer.put_all(RECORDS_TABLE, [item(n) for n in range(50)])
+    assert stub.items == 50 and writer.requests == 2
+
+
+def test_claims_side_by_side_decide_as_claims_in_turn(aws: SimpleNamespace) -> None:
+    from observability.threads import CallPool
+
+    one_by_one, side_by_side = (
+        RecordClaims(aws.dynamodb),
+        RecordClaims(aws.dynamodb, pool=CallPool(4)),
+    )
+    one_by_one.claim(RECORDS_TABLE, [owned_item(n, "b-1") for n in range(0, 200, 3)])
+    batch = [owned_item(n, "b-2") for n in range(150)] + [owned_item(7, "b-3")]
+    # what b-1 stored is not b-2's; the 7 repeated under b-3 is b-2's, inserted first
+    expected = [n % 3 != 0 for n in range(150)] + [False]
+    assert side_by_side.claim(RECORDS_TABLE, batch) == expected
+    assert stored(aws, 4)["origin"] == {"S": "b-2"} and stored(aws, 3)["origin"] == {"S": "b-1"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from observability.threads import CallPool
 from store_service.logic import decode_doc, index_entries
 
 if TYPE_CHECKING:
@@ -22,7 +24,8 @@ class UnprocessedItemsError(RuntimeError):
 
 class _DynamoAdapter:
     """A DynamoDB client (built on first use when none is given), bounded attempts with
-    jittered exponential backoff between them, and a count of the requests made."""
+    jittered exponential backoff between them, a count of the requests made, and a pool
+    that sends independent requests side by side (``CallPool(1)``: one after another)."""
 
     def __init__(
         self,
@@ -31,44 +34,55 @@ class _DynamoAdapter:
         max_attempts: int = 8,
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        pool: CallPool | None = None,
     ) -> None:
         self._client = client
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._sleep = sleep
+        self._pool = pool or CallPool(1)
+        self._lock = threading.Lock()
         self.requests = 0
 
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            import boto3
+            with self._lock:  # built once, before the pool's threads share it
+                if self._client is None:
+                    import boto3
 
-            self._client = boto3.client("dynamodb")
+                    self._client = boto3.client("dynamodb")
         return self._client
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
 
+    def _counted(self) -> None:
+        with self._lock:  # requests may be sent from the pool's threads
+            self.requests += 1
+
 
 class DynamoBatchWriter(_DynamoAdapter):
     def put_all(self, table: str, items: Sequence[dict[str, Any]]) -> None:
-        """Write every item (overwrites), retrying UnprocessedItems with backoff."""
-        for start in range(0, len(items), BATCH_WRITE_MAX):
-            pending: Any = {
-                table: [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_WRITE_MAX]]
-            }
-            for attempt in range(1, self._max_attempts + 1):
-                response = self.client.batch_write_item(RequestItems=pending)
-                self.requests += 1
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                if attempt == self._max_attempts:
-                    left = sum(len(v) for v in pending.values())
-                    raise UnprocessedItemsError(
-                        f"{left} item(s) still unprocessed after {attempt} attempts"
-                    )
-                self._backoff(attempt)
+        """Write every item (overwrites), retrying UnprocessedItems with backoff; requests
+        of 25 items are sent side by side through the pool."""
+        chunks = [items[s : s + BATCH_WRITE_MAX] for s in range(0, len(items), BATCH_WRITE_MAX)]
+        self._pool.map(lambda chunk: self._write(table, chunk), chunks)
+
+    def _write(self, table: str, items: Sequence[dict[str, Any]]) -> None:
+        pending: Any = {table: [{"PutRequest": {"Item": i}} for i in items]}
+        for attempt in range(1, self._max_attempts + 1):
+            response = self.client.batch_write_item(RequestItems=pending)
+            self._counted()
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            if attempt == self._max_attempts:
+                left = sum(len(v) for v in pending.values())
+                raise UnprocessedItemsError(
+                    f"{left} item(s) still unprocessed after {attempt} attempts"
+                )
+            self._backoff(attempt)
 
 
 # per-statement errors worth another attempt; any other error is a fault of the request
@@ -109,8 +123,11 @@ class RecordClaims(_DynamoAdapter):
         max_attempts: int = 8,
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        pool: CallPool | None = None,
     ) -> None:
-        super().__init__(client, max_attempts=max_attempts, base_delay_s=base_delay_s, sleep=sleep)
+        super().__init__(
+            client, max_attempts=max_attempts, base_delay_s=base_delay_s, sleep=sleep, pool=pool
+        )
         self._origin = origin_attribute
 
     def claim(self, table: str, items: Sequence[dict[str, Any]]) -> list[bool]:
@@ -125,11 +142,16 @@ class RecordClaims(_DynamoAdapter):
             if n == len(rounds):
                 rounds.append([])
             rounds[n].append(index)
-        for indexes in rounds:
+        for indexes in rounds:  # a round's requests go side by side; rounds in turn
             existing: list[int] = []
-            for start in range(0, len(indexes), BATCH_WRITE_MAX):
-                chunk = indexes[start : start + BATCH_WRITE_MAX]
-                inserted = self._insert(table, [items[i] for i in chunk])
+            chunks = [
+                indexes[start : start + BATCH_WRITE_MAX]
+                for start in range(0, len(indexes), BATCH_WRITE_MAX)
+            ]
+            answers = self._pool.map(
+                lambda chunk: self._insert(table, [items[i] for i in chunk]), chunks
+            )
+            for chunk, inserted in zip(chunks, answers, strict=True):
                 for index, code in zip(chunk, inserted, strict=True):
                     if code is None:
                         owned[index] = True
@@ -149,7 +171,7 @@ class RecordClaims(_DynamoAdapter):
         for attempt in range(1, self._max_attempts + 1):
             statements = [insert_statement(table, items[i]) for i in pending]
             response = self.client.batch_execute_statement(Statements=statements)  # type: ignore[arg-type]
-            self.requests += 1
+            self._counted()
             retry = []
             for index, answer in zip(pending, response["Responses"], strict=True):
                 error = answer.get("Error")
@@ -186,7 +208,7 @@ class RecordClaims(_DynamoAdapter):
             }
             for attempt in range(1, self._max_attempts + 1):
                 response = self.client.batch_get_item(RequestItems=pending)
-                self.requests += 1
+                self._counted()
                 for item in response["Responses"].get(table, []):
                     found[item["pk"]["S"]] = item.get(self._origin, {}).get("S")
                 pending = response.get("UnprocessedKeys") or {}

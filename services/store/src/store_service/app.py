@@ -19,6 +19,7 @@ from bus.consumer import Consumer
 from bus.packing import Output
 from bus.saga import original_batch_id
 from observability.setup import for_service
+from observability.threads import CallPool
 from store_service import logic
 from store_service.adapters import DynamoBatchWriter, RecordClaims, S3Archive
 from store_service.config import StoreConfig
@@ -30,12 +31,13 @@ SERVICE = "store"
 def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, RecordClaims]:
     config = StoreConfig.from_env(os.environ)
     consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
+    pool = CallPool(config.write_concurrency)  # a batch's DynamoDB requests side by side
     return (
         config,
         consumer,
-        DynamoBatchWriter(),
+        DynamoBatchWriter(pool=pool),
         S3Archive(config.archive_bucket),
-        RecordClaims(),
+        RecordClaims(pool=pool),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bus.config import BusConfig, ConfigError
+from observability.threads import MAX_WORKERS
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class StoreConfig:
     rejected_table: str
     archive_bucket: str
     rejected_retention_days: int = 30
+    # DynamoDB requests in flight at once per execution environment (1: one at a time)
+    write_concurrency: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StoreConfig:
@@ -29,4 +32,17 @@ class StoreConfig:
             rejected_table=environ["REJECTED_TABLE"],
             archive_bucket=environ["ARCHIVE_BUCKET"],
             rejected_retention_days=int(environ.get("REJECTED_RETENTION_DAYS") or 30),
+            write_concurrency=_concurrency(environ.get("WRITE_CONCURRENCY")),
         )
+
+
+def _concurrency(raw: str | None) -> int:
+    if raw in (None, ""):
+        return StoreConfig.write_concurrency
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"WRITE_CONCURRENCY={raw!r} is not an integer") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(f"WRITE_CONCURRENCY={value} must be between 1 and {MAX_WORKERS}")
+    return value
