@@ -279,3 +279,14 @@ def test_claims_side_by_side_decide_as_claims_in_turn(aws: SimpleNamespace) -> N
     expected = [n % 3 != 0 for n in range(150)] + [False]
     assert side_by_side.claim(RECORDS_TABLE, batch) == expected
     assert stored(aws, 4)["origin"] == {"S": "b-2"} and stored(aws, 3)["origin"] == {"S": "b-1"}
+
+
+def test_archive_objects_are_put_side_by_side(aws: SimpleNamespace) -> None:
+    from observability.threads import CallPool
+
+    archive = S3Archive(aws.bucket, aws.s3, pool=CallPool(3))
+    objects = [(f"records/dt=2025-03-14/hour=0{n}/rec-{n}.ndjson.gz", b"x") for n in range(7)]
+    archive.put_all(objects)
+    listed = aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix="records/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(key for key, _ in objects)
+    assert archive.puts == 7

@@ -231,17 +231,23 @@ def insert_statement(table: str, item: dict[str, Any]) -> dict[str, Any]:
 
 
 class S3Archive:
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+    def __init__(
+        self, bucket: str, client: S3Client | None = None, *, pool: CallPool | None = None
+    ) -> None:
         self.bucket = bucket
         self._client = client
+        self._pool = pool or CallPool(1)
+        self._lock = threading.Lock()
         self.puts = 0
 
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            import boto3
+            with self._lock:  # built once, before the pool's threads share it
+                if self._client is None:
+                    import boto3
 
-            self._client = boto3.client("s3")
+                    self._client = boto3.client("s3")
         return self._client
 
     def put(self, key: str, body: bytes) -> None:
@@ -253,7 +259,12 @@ class S3Archive:
             ContentEncoding="gzip",
             ServerSideEncryption="AES256",
         )
-        self.puts += 1
+        with self._lock:
+            self.puts += 1
+
+    def put_all(self, objects: Sequence[tuple[str, bytes]]) -> None:
+        """Put each (key, body), side by side through the pool."""
+        self._pool.map(lambda obj: self.put(*obj), objects)
 
 
 class RecordsIndex:

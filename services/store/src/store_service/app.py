@@ -36,7 +36,7 @@ def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, Rec
         config,
         consumer,
         DynamoBatchWriter(pool=pool),
-        S3Archive(config.archive_bucket),
+        S3Archive(config.archive_bucket, pool=pool),
         RecordClaims(pool=pool),
     )
 
@@ -61,17 +61,20 @@ def store_batch(envelope: Any) -> list[Output]:
     owned = iter(claims.claim(config.records_table, items))
     outputs = []
     index: list[dict[str, Any]] = []
+    objects: list[logic.ArchiveObject] = []
     for delivered, records in parts:
         mine = [r for r in records if next(owned)]
         batch_id = original_batch_id(delivered.metadata.batch_id)
         index += logic.index_items(batch_id, mine)
-        objects = logic.archive_objects(batch_id, mine)
-        for obj in objects:
-            archive.put(obj.key, obj.body)
-        archives = [{"bucket": archive.bucket, "key": o.key, "records": o.records} for o in objects]
+        archived = logic.archive_objects(batch_id, mine)
+        objects += archived
+        archives = [
+            {"bucket": archive.bucket, "key": o.key, "records": o.records} for o in archived
+        ]
         outputs.append(
             Output("RecordsStored", mine, extra={"archives": archives}, parent=delivered)
         )
+    archive.put_all([(o.key, o.body) for o in objects])
     dynamo.put_all(config.records_table, index)
     return outputs
 
