@@ -179,8 +179,11 @@ from observability.setup import for_service
 obs = for_service(service)
 obs.logger, obs.metrics, obs.tracer
 import aws_xray_sdk.core, contracts.bindings.envelope_v1, contracts.validation
-import geoip2fast.geoip2fast, jsonschema_rs, orjson, pydantic, yaml, ua_parser
+import geoip2fast.geoip2fast, jsonschema_rs, orjson, pydantic, ua_parser
 assert ua_parser.RegexResolver is not None, "ua-parser-rs (the regex extra) is missing"
+from contracts.catalog import default_catalog
+from contracts.validation import get_data_validator
+assert len(default_catalog()) > 0 and get_data_validator("RecordsIngested", 1)  # catalog.json
 print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values())]))
 """
 
