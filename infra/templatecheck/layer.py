@@ -28,6 +28,7 @@ LAYER_SOURCE_REQUIREMENTS = LAYER_DIR / "requirements-source.txt"
 # distribution, with the extras that matter at run time.
 LAYER_ROOTS: dict[str, tuple[str, ...]] = {
     "aws-lambda-powertools": ("tracer",),  # Logger, Metrics, Tracer (observability.setup)
+    "aws-xray-sdk": (),  # observability.threads: the trace context in pool threads
     "geoip2fast": (),  # enrich: country from IP, offline dataset inside the wheel
     "jsonschema-rs": (),  # contracts.validation
     "orjson": (),  # bus, contracts.envelope
