@@ -47,7 +47,9 @@ def _current_entity(recorder: Any) -> Any | None:
 
 class CallPool:
     """A pool of ``workers`` threads, started on first use and kept for the process (one
-    per execution environment). ``workers=1`` calls in turn, on the caller's thread."""
+    per execution environment). ``workers=1`` calls in turn, on the caller's thread.
+    A call must not ``map`` on the pool it runs on: with every thread waiting on calls
+    queued behind it, none would run."""
 
     def __init__(self, workers: int) -> None:
         if not 1 <= workers <= MAX_WORKERS:
