@@ -4,6 +4,7 @@ that serves it (``motopatches``) and by the cost meter, which prices it as a put
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,7 +20,21 @@ def parse_insert(
     statement: str, parameters: Sequence[Mapping[str, Any]] | None
 ) -> tuple[str, dict[str, Any]] | None:
     """(table, item) of a parameterised INSERT, or None for any other statement."""
-    found = _INSERT.match(statement or "")
+    shape = _shape(statement or "")
+    if shape is None:
+        return None
+    table, names = shape
+    values = list(parameters or ())
+    if len(values) != len(names):
+        return None
+    return table, dict(zip(names, values, strict=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape(statement: str) -> tuple[str, tuple[str, ...]] | None:
+    """(table, attribute names) of an INSERT's text: a writer sends the same few texts
+    with other parameters, so each is read once."""
+    found = _INSERT.match(statement)
     if found is None:
         return None
     names = []
@@ -28,7 +43,6 @@ def parse_insert(
         if field is None:
             return None
         names.append(field["name"])
-    values = list(parameters or ())
-    if len(values) != len(names) or len(set(names)) != len(names):
+    if len(set(names)) != len(names):
         return None
-    return found["table"], dict(zip(names, values, strict=True))
+    return found["table"], tuple(names)

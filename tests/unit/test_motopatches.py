@@ -689,3 +689,66 @@ def test_a_served_batch_answers_what_moto_would(
         None,
         "ResourceNotFound",
     ]
+
+
+NESTED = {
+    "n": {"N": "12.50"},
+    "flag": {"BOOL": True},
+    "none": {"NULL": True},
+    "tags": {"SS": ["a", "b"]},
+    "doc": {"M": {"list": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"S": "é"}}}]}}},
+}
+
+
+def test_an_insert_read_as_json_stores_what_a_put_stores(records: Any) -> None:
+    statement = {
+        "Statement": "INSERT INTO \"sdp-records\" VALUE {'pk': ?, "
+        + ", ".join(f"'{name}': ?" for name in NESTED)
+        + "}",
+        "Parameters": [{"S": "inserted"}, *NESTED.values()],
+    }
+    answer = records.batch_execute_statement(Statements=[statement])
+    assert "Error" not in answer["Responses"][0]
+    records.put_item(TableName="sdp-records", Item={"pk": {"S": "put"}, **NESTED})
+
+    def get(pk: str) -> dict[str, Any]:
+        item = records.get_item(TableName="sdp-records", Key={"pk": {"S": pk}})["Item"]
+        return {k: v for k, v in item.items() if k != "pk"}
+
+    assert get("inserted") == get("put")
+
+
+def test_a_binary_value_goes_through_the_request_model(records: Any) -> None:
+    statement = {
+        "Statement": "INSERT INTO \"sdp-records\" VALUE {'pk': ?, 'v': ?, 'm': ?}",
+        "Parameters": [{"S": "bin"}, {"B": b"\x00\xff"}, {"M": {"b": {"BS": [b"\x01"]}}}],
+    }
+    answer = records.batch_execute_statement(Statements=[statement])
+    assert "Error" not in answer["Responses"][0]
+    item = records.get_item(TableName="sdp-records", Key={"pk": {"S": "bin"}})["Item"]
+    assert item["v"] == {"B": b"\x00\xff"}
+    assert item["m"] == {"M": {"b": {"BS": [b"\x01"]}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "served"),
+    [
+        ({"Statements": [insert("a", "1")]}, True),
+        ({"Statements": [insert("a", "1")], "ReturnConsumedCapacity": "TOTAL"}, True),
+        ({"Statements": []}, False),
+        ({"Statements": [insert("a", "1")], "Other": 1}, False),
+        ({"Statements": [{**insert("a", "1"), "Parameters": [{"S": "a"}, {"B": "AA=="}]}]}, False),
+        (
+            {
+                "Statements": [
+                    {**insert("a", "1"), "Parameters": [{"S": "a"}, {"L": [{"BS": ["AA=="]}]}]}
+                ]
+            },
+            False,
+        ),
+        ({"Statements": [{"Statement": 'SELECT * FROM "t"', "Parameters": []}]}, False),
+        ([insert("a", "1")], False),
+    ],
+)
+def test_only_plain_batches_of_inserts_skip_the_request_model(body: Any, served: bool) -> None:
+    assert motopatches.served_inserts(body) is served
