@@ -257,16 +257,10 @@ def parse_parameters(self: Any, request: Any) -> None:
 
 
 def batch_execute_statement_response(self: Any) -> Any:
-    """The handler: a batch fix 11 served is answered with its JSON as it stands."""
-    from infra.localcloud.partiql import parse_insert
-
-    statements = self.body.get("Statements", [])
-    served = bool(statements) and all(
-        parse_insert(s.get("Statement", ""), s.get("Parameters")) is not None for s in statements
-    )  # read as JSON (parse_parameters) or through the model: the same answer
-    if not served:
+    """The handler: a batch fix 11 serves is answered with its JSON as it stands."""
+    if not served_inserts(self.body):
         return _ORIGINAL["batch_execute_statement_response"](self)
-    answers = self.dynamodb_backend.batch_execute_statement(statements)
+    answers = self.dynamodb_backend.batch_execute_statement(self.body["Statements"])
     self.response_headers["Content-Type"] = "application/x-amz-json-1.0"
     return orjson.dumps({"Responses": answers}).decode()
 

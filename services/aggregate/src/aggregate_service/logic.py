@@ -39,11 +39,6 @@ class Delta:
 CounterKey = tuple[str, str]
 
 
-def minute_of(record: Mapping[str, Any]) -> str:
-    partitions = (record.get("enrichment") or {}).get("partitions") or {}
-    return str(partitions.get("minute") or str(record.get("occurred_at", ""))[:16])
-
-
 def _moves(record: Mapping[str, Any]) -> tuple[tuple[CounterKey, ...], Decimal | None]:
     """The counters a record moves by one, in locality order: the (country, hour)
     counter first (the most spread), then (type, minute), then revenue; and the amount
@@ -77,13 +72,17 @@ def total_deltas(records: Iterable[Mapping[str, Any]]) -> dict[CounterKey, Delta
     return totals
 
 
+def _total(totals: dict[CounterKey, Delta], key: CounterKey) -> Delta:
+    total = totals.get(key)
+    if total is None:
+        total = totals[key] = Delta()
+    return total
+
+
 def _count(totals: dict[CounterKey, Delta], keys: Sequence[CounterKey], amount: Any) -> None:
     """Add one record's moves (see _moves) to ``totals``."""
     for key in keys:
-        total = totals.get(key)
-        if total is None:
-            total = totals[key] = Delta()
-        total.n += 1
+        _total(totals, key).n += 1
     if amount is not None:
         totals[keys[2]].amount += amount
 
@@ -155,9 +154,7 @@ def merge_totals(claims: Iterable[Claim]) -> dict[CounterKey, Delta]:
     merged: dict[CounterKey, Delta] = {}
     for claim in claims:
         for key, delta in claim.totals.items():
-            total = merged.get(key)
-            if total is None:
-                total = merged[key] = Delta()
+            total = _total(merged, key)
             total.n += delta.n
             total.amount += delta.amount
     return merged
