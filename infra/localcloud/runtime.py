@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 POLL_WAIT_S = 1  # long-poll wait; bounds how fast pollers notice a stop
+# Inside a batching window shorter than the 1 s a long poll can wait, an empty receive
+# is retried after this pause: new messages are picked up at most this late (they stay
+# on the queue meanwhile), and an idle window costs ~10 receives a second, not ~50.
+WINDOW_POLL_S = 0.1
 SQS_MAX_RECEIVE = 10
 
 
@@ -498,7 +502,7 @@ class Poller(threading.Thread):
                 deadline = time.monotonic() + m.batching_window_s
             messages.extend(got)
             if messages and not got and wait == 0:
-                self._stop_event.wait(min(0.02, max(0.0, remaining)))
+                self._stop_event.wait(min(WINDOW_POLL_S, max(0.0, remaining)))
         return messages
 
     def _receive_once(self, count: int, wait: int) -> list[dict[str, Any]]:

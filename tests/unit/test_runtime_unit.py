@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra.localcloud.deploy import FunctionSource
 from infra.localcloud.runtime import (
     FunctionConfig,
+    FunctionStats,
+    MappingConfig,
     Outcome,
+    Poller,
     Worker,
     failed_message_ids,
     lambda_environment,
@@ -152,3 +157,69 @@ def test_worker_reports_init_failure_with_traceback(tmp_path: Path) -> None:
     assert "ModuleNotFoundError" in (outcome.error or "")
     assert "Traceback" in (outcome.traceback or "")
     assert not worker.alive()
+
+
+class _TrickleQueue:
+    """An SQS client whose messages become visible at given times after the start."""
+
+    def __init__(self, arrivals: list[float]) -> None:
+        self.start = time.monotonic()
+        self.pending = [(at, f"m{i}") for i, at in enumerate(sorted(arrivals))]
+        self.receives = 0
+        self.empty = 0
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receives += 1
+        until = time.monotonic() + kwargs["WaitTimeSeconds"]
+        while True:
+            now = time.monotonic() - self.start
+            ready = [m for at, m in self.pending if at <= now][: kwargs["MaxNumberOfMessages"]]
+            if ready or time.monotonic() >= until:
+                break
+            time.sleep(0.005)
+        self.pending = [(at, m) for at, m in self.pending if m not in ready]
+        self.empty += not ready
+        return {"Messages": [{"MessageId": m} for m in ready]}
+
+
+def _poller(sqs: _TrickleQueue, batch_size: int, window_s: float, tmp_path: Path) -> Poller:
+    mapping = MappingConfig(
+        uuid="u",
+        function_name="fn",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        queue_url="http://127.0.0.1/123456789012/q",
+        batch_size=batch_size,
+        batching_window_s=window_s,
+        report_batch_item_failures=True,
+        maximum_concurrency=None,
+    )
+    return Poller(
+        mapping,
+        config(tmp_path, "m.h"),
+        sqs=sqs,  # type: ignore[arg-type]
+        make_worker=lambda: None,  # type: ignore[arg-type,return-value]
+        stats=FunctionStats(),
+        region="us-east-1",
+    )
+
+
+def test_batching_window_gathers_what_arrives_within_it_without_busy_polling(
+    tmp_path: Path,
+) -> None:
+    sqs = _TrickleQueue([0.0, 0.3, 2.5])
+    began = time.monotonic()
+    got = _poller(sqs, batch_size=100, window_s=1.0, tmp_path=tmp_path)._receive()
+    took = time.monotonic() - began
+    assert [m["MessageId"] for m in got] == ["m0", "m1"]  # m2 comes after the window
+    assert 0.95 <= took < 1.5
+    # an empty receive inside the window is retried after a pause, not in a tight loop:
+    # ~10 a second (it was ~50, each a request the server answers)
+    assert sqs.empty <= 12
+
+
+def test_a_full_batch_is_invoked_before_its_window_ends(tmp_path: Path) -> None:
+    sqs = _TrickleQueue([0.0, 0.1, 0.2, 0.25])
+    began = time.monotonic()
+    got = _poller(sqs, batch_size=3, window_s=5.0, tmp_path=tmp_path)._receive()
+    assert [m["MessageId"] for m in got] == ["m0", "m1", "m2"]
+    assert time.monotonic() - began < 0.8  # not the 5 s window
