@@ -73,6 +73,13 @@ tests/unit/test_motopatches.py.
     request is read as the JSON it is (botocore's request model changes nothing in it
     but binary values, which send a request through the model), and each statement's
     text is parsed once per distinct text, not once per statement.
+13. Each ``Update`` of a transaction went through moto's whole ``update_item``: the
+    expression tokenised, parsed and validated twice, the item deep-copied, a condition
+    parser built for no condition — ~0.5 ms an item, ~50 ms for one of the aggregate's
+    100-item transactions. An update made only of ``ADD`` of numbers to distinct
+    top-level attributes (every name and value given used, none a key or a reserved
+    word) is applied directly with moto's own arithmetic; anything else, or an
+    attribute that is not a number, goes to moto as before.
 """
 
 from __future__ import annotations
@@ -143,6 +150,8 @@ def _write(self: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> 
     elif op_type == "Delete":
         self.delete_item(table_name, key)
     elif op_type == "Update":
+        if _numeric_adds_applied(self, op, key):
+            return
         self.update_item(
             table_name,
             key,
@@ -150,6 +159,88 @@ def _write(self: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> 
             expression_attribute_names=op.get("ExpressionAttributeNames"),
             expression_attribute_values=op.get("ExpressionAttributeValues"),
         )
+
+
+_ADD_ACTION = re.compile(r"\s*ADD\s+(.+)", re.IGNORECASE | re.DOTALL)
+_ADD_OPERANDS = re.compile(r"\s*(#[A-Za-z0-9_]+|[A-Za-z][A-Za-z0-9_]*)\s+(:[A-Za-z0-9_]+)\s*")
+
+
+def numeric_adds(
+    expression: str, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> list[tuple[str, str]] | None:
+    """(attribute, number) of an update expression made only of ``ADD`` of numbers to
+    distinct top-level attributes, every name and value given used; None for anything
+    else, which moto parses, validates and answers itself."""
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    action = _ADD_ACTION.fullmatch(expression)
+    if action is None:
+        return None
+    adds: list[tuple[str, str]] = []
+    used_names, used_values = set(), set()
+    for part in action.group(1).split(","):
+        operands = _ADD_OPERANDS.fullmatch(part)
+        if operands is None:
+            return None
+        name, placeholder = operands.groups()
+        if name.startswith("#"):
+            used_names.add(name)
+            name = (names or {}).get(name, "")
+            if not name:
+                return None
+        elif name.upper() in ReservedKeywords.get_reserved_keywords():
+            return None
+        value = (values or {}).get(placeholder)
+        if not (isinstance(value, dict) and list(value) == ["N"] and isinstance(value["N"], str)):
+            return None
+        used_values.add(placeholder)
+        adds.append((name, value["N"]))
+    attributes = [a for a, _ in adds]
+    if len(set(attributes)) != len(attributes):
+        return None
+    if used_names != set(names or ()) or used_values != set(values or ()):
+        return None
+    return adds
+
+
+def _numeric_adds_applied(self: Any, op: dict[str, Any], key: dict[str, Any]) -> bool:
+    """Fix 13: a transaction's ``ADD`` of numbers applied directly, with moto's own
+    arithmetic (``DynamoType.__add__``); False, having changed nothing, where moto's
+    ``update_item`` must do it (anything else, or an attribute not a number)."""
+    from decimal import Decimal, InvalidOperation
+
+    from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    adds = numeric_adds(
+        op.get("UpdateExpression") or "",
+        op.get("ExpressionAttributeNames"),
+        op.get("ExpressionAttributeValues"),
+    )
+    if adds is None:
+        return False
+    table = self.get_table(op["TableName"])
+    keys = {table.hash_key_attr, table.range_key_attr, *table.attribute_keys}
+    if table.stream_shard is not None or any(name in keys for name, _ in adds):
+        return False
+    try:
+        if any(not Decimal(number).is_finite() for _, number in adds):
+            return False
+    except InvalidOperation:
+        return False
+    item = self.get_item(op["TableName"], key)
+    current = [item.attrs.get(name) if item is not None else None for name, _ in adds]
+    if any(value is not None and value.type != "N" for value in current):
+        return False
+    if item is None:
+        self.put_item(op["TableName"], dict(key))
+        item = self.get_item(op["TableName"], key)
+    for (name, number), value in zip(adds, current, strict=True):
+        try:
+            item.attrs[name] = (value or DynamoType({"N": "0"})) + DynamoType({"N": number})
+        except ItemSizeTooLarge as exc:
+            raise ItemSizeToUpdateTooLarge() from exc
+    return True
 
 
 def batch_execute_statement(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:

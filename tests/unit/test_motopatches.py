@@ -752,3 +752,111 @@ def test_a_binary_value_goes_through_the_request_model(records: Any) -> None:
 )
 def test_only_plain_batches_of_inserts_skip_the_request_model(body: Any, served: bool) -> None:
     assert motopatches.served_inserts(body) is served
+
+
+# -- 13. a transaction's ADD of numbers applied directly ----------------------------------
+
+UPDATES: list[tuple[str, dict[str, str] | None, dict[str, Any]]] = [
+    ("ADD n :n", None, {":n": {"N": "3"}}),
+    ("ADD n :n, amount :a", None, {":n": {"N": "1"}, ":a": {"N": "12.50"}}),
+    ("add #n :n", {"#n": "n"}, {":n": {"N": "-7"}}),
+    ("ADD amount :a ,n :n", None, {":n": {"N": "2"}, ":a": {"N": "0.25"}}),
+    ("ADD #c :big", {"#c": "count"}, {":big": {"N": "12345678901234567890"}}),
+]
+
+
+def both_ways(ddb: Any, key: str, expression: str, names: Any, values: Any) -> None:
+    """The same update through a transaction (fix 13) and through UpdateItem (moto's own
+    update_item, which fix 13 does not touch), on items that start out the same."""
+    for pk, transact in ((f"tx-{key}", True), (f"up-{key}", False)):
+        op: dict[str, Any] = {
+            "TableName": "t",
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            op["ExpressionAttributeNames"] = names
+        if transact:
+            ddb.transact_write_items(TransactItems=[{"Update": op}])
+        else:
+            ddb.update_item(**op)
+
+
+def test_numeric_adds_leave_what_moto_leaves(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    applied: list[bool] = []
+    real = motopatches._numeric_adds_applied
+    monkeypatch.setattr(
+        motopatches,
+        "_numeric_adds_applied",
+        lambda *a: applied.append(real(*a)) or applied[-1],
+    )
+    calls: list[str] = []
+    real_update = DynamoDBBackend.update_item
+    monkeypatch.setattr(
+        DynamoDBBackend,
+        "update_item",
+        lambda self, *a, **k: (
+            calls.append(k.get("update_expression", "")) or real_update(self, *a, **k)
+        ),
+    )
+    for round_ in range(2):  # a new item, then the same item again
+        for index, (expression, names, values) in enumerate(UPDATES):
+            both_ways(ddb, str(index), expression, names, values)
+        ddb.put_item(TableName="t", Item={"pk": {"S": f"tx-pre{round_}"}, "n": {"N": "1.5"}})
+        ddb.put_item(TableName="t", Item={"pk": {"S": f"up-pre{round_}"}, "n": {"N": "1.5"}})
+        both_ways(ddb, f"pre{round_}", "ADD n :n", None, {":n": {"N": "2"}})
+    stored = {i["pk"]["S"]: i for i in ddb.scan(TableName="t")["Items"]}
+    for pk, item in stored.items():
+        if pk.startswith("tx-"):
+            assert item == {**stored["up-" + pk[3:]], "pk": {"S": pk}}
+    assert stored["tx-1"]["amount"] == {"N": "25.00"}
+    assert stored["tx-pre0"]["n"] == {"N": "3.5"}
+    # every transaction's update took the direct path; UpdateItem still went to moto
+    assert applied and all(applied)
+    assert len(calls) == len(applied)
+
+
+@pytest.mark.parametrize(
+    ("expression", "names", "values"),
+    [
+        ("SET n = :n", None, {":n": {"N": "1"}}),
+        ("ADD tags :s", None, {":s": {"SS": ["a"]}}),
+        ("ADD n :n", None, {":n": {"S": "1"}}),
+        ("ADD n :n", None, {":n": {"N": "1"}, ":unused": {"N": "2"}}),
+        ("ADD n :n", {"#unused": "x"}, {":n": {"N": "1"}}),
+        ("ADD n :n, n :m", None, {":n": {"N": "1"}, ":m": {"N": "2"}}),
+        ("ADD n :n ADD m :m", None, {":n": {"N": "1"}, ":m": {"N": "2"}}),
+        ("ADD count :n", None, {":n": {"N": "1"}}),  # a reserved word
+        ("ADD #missing :n", None, {":n": {"N": "1"}}),
+        ("ADD a.b :n", None, {":n": {"N": "1"}}),
+        ("ADD n[0] :n", None, {":n": {"N": "1"}}),
+        ("ADD n :missing", None, {":n": {"N": "1"}}),
+    ],
+)
+def test_anything_but_plain_numeric_adds_goes_to_moto(
+    expression: str, names: Any, values: Any
+) -> None:
+    assert motopatches.numeric_adds(expression, names, values) is None
+
+
+def test_an_add_moto_refuses_is_still_refused_and_rolled_back(ddb: Any) -> None:
+    ddb.put_item(TableName="t", Item={"pk": {"S": "s"}, "n": {"S": "text"}})
+    with pytest.raises(ddb.exceptions.ClientError, match="incorrect data type"):
+        ddb.transact_write_items(TransactItems=[add("c", 5), add("s", 1)])
+    with pytest.raises(ddb.exceptions.ClientError, match="part of the key"):
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "k"}},
+                        "UpdateExpression": "ADD pk :n",
+                        "ExpressionAttributeValues": {":n": {"N": "1"}},
+                    }
+                }
+            ]
+        )
+    assert items(ddb) == {"s": None}
