@@ -860,3 +860,101 @@ def test_an_add_moto_refuses_is_still_refused_and_rolled_back(ddb: Any) -> None:
             ]
         )
     assert items(ddb) == {"s": None}
+
+
+# -- 14. item reads answered with their JSON ----------------------------------------------
+
+
+def typed_json(text: str) -> Any:
+    """JSON read with its numbers' kinds kept: 3 and 3.0 differ."""
+    return json.loads(text, parse_int=lambda s: ("int", s), parse_float=lambda s: ("float", s))
+
+
+def test_item_reads_answer_what_the_response_model_writes(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    compared: list[tuple[str, bool]] = []
+    model = motopatches._ORIGINAL["dynamo_result"]
+
+    def both(self: Any, context: Any) -> Any:
+        status, headers, body = model(self, context)
+        direct = motopatches.item_read_json(self.result)
+        name = context.operation_model.name
+        if name in motopatches._ITEM_READS:
+            compared.append((name, direct is not None))
+            if direct is not None:
+                assert status == 200
+                assert headers == {"Content-Type": "application/x-amz-json-1.0"}
+                assert typed_json(direct) == typed_json(body)
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    with mock_aws():
+        c = boto3.client("dynamodb")
+        c.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-g",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        plain = {
+            "n": {"N": "1.50"},
+            "g": {"S": "x"},
+            "m": {"M": {"l": {"L": [{"S": "y"}, {"NULL": True}, {"BOOL": False}]}}},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2.5"]},
+            "e": {"S": 'é ✓ "quoted"'},
+        }
+        for i in range(3):
+            c.put_item(TableName="t", Item={"pk": {"S": f"p{i}"}, **plain})
+        keys = [{"pk": {"S": k}} for k in ("p0", "p1", "missing")]
+        got = c.batch_get_item(RequestItems={"t": {"Keys": keys}})
+        assert len(got["Responses"]["t"]) == 2
+        c.batch_get_item(
+            RequestItems={"t": {"Keys": keys, "ProjectionExpression": "pk, n"}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        c.get_item(TableName="t", Key={"pk": {"S": "p2"}}, ReturnConsumedCapacity="INDEXES")
+        c.get_item(TableName="t", Key={"pk": {"S": "missing"}})
+        page = c.scan(TableName="t", Limit=1)
+        assert "LastEvaluatedKey" in page
+        c.query(
+            TableName="t",
+            IndexName="by-g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "x"}},
+            ReturnConsumedCapacity="INDEXES",
+        )
+        c.query(
+            TableName="t",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p1"}},
+            Select="COUNT",
+        )
+        c.put_item(TableName="t", Item={"pk": {"S": "bin"}, "b": {"B": b"\x00\xff"}})
+        assert c.get_item(TableName="t", Key={"pk": {"S": "bin"}})["Item"]["b"] == {
+            "B": b"\x00\xff"
+        }
+    assert ("GetItem", False) in compared  # the binary value went through the model
+    assert {name for name, direct in compared if direct} == set(motopatches._ITEM_READS)
+
+
+def test_item_reads_are_served_without_the_response_model(records: Any) -> None:
+    records.put_item(TableName="sdp-records", Item={"pk": {"S": "a"}, "doc": {"S": "{}"}})
+    from moto.dynamodb.responses import DynamoResult
+
+    assert DynamoResult.execute_result is motopatches.dynamo_result
+    answer = records.batch_get_item(RequestItems={"sdp-records": {"Keys": [{"pk": {"S": "a"}}]}})
+    assert answer["Responses"]["sdp-records"] == [{"pk": {"S": "a"}, "doc": {"S": "{}"}}]
