@@ -55,15 +55,27 @@ BOTO_CONFIG = Config(
 )
 
 
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: list[boto3.session.Session] = []
+
+
 def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
-    return boto3.session.Session().client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=BOTO_CONFIG,
-    )
+    """A client of the local cloud. Clients come from one boto3 session per process,
+    made on first use: a new session reads botocore's endpoint and service data again
+    (~90 ms of CPU a client here), and the runtime makes one for every poller. A session
+    is not for concurrent use, so clients are made under a lock; the clients themselves
+    are safe to share between threads."""
+    with _SESSION_LOCK:
+        if not _SESSIONS:
+            _SESSIONS.append(boto3.session.Session())
+        return _SESSIONS[0].client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=BOTO_CONFIG,
+        )
 
 
 @dataclass
