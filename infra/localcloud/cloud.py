@@ -8,6 +8,7 @@ and a small control endpoint on 127.0.0.1 lets ``sdp local status`` and
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -56,7 +57,11 @@ BOTO_CONFIG = Config(
 
 
 _SESSION_LOCK = threading.Lock()
-_SESSIONS: list[boto3.session.Session] = []
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
@@ -66,9 +71,7 @@ def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any
     is not for concurrent use, so clients are made under a lock; the clients themselves
     are safe to share between threads."""
     with _SESSION_LOCK:
-        if not _SESSIONS:
-            _SESSIONS.append(boto3.session.Session())
-        return _SESSIONS[0].client(
+        return _session().client(
             service,  # type: ignore[call-overload]
             endpoint_url=endpoint,
             region_name=region,

@@ -225,7 +225,7 @@ def _numeric_adds_applied(self: Any, op: dict[str, Any], key: dict[str, Any]) ->
     if adds is None:
         return False
     table = self.get_table(op["TableName"])
-    keys = {table.hash_key_attr, table.range_key_attr, *table.attribute_keys}
+    keys = set(table.attribute_keys)  # the table's keys and every index's
     if table.stream_shard is not None or any(name in keys for name, _ in adds):
         return False
     try:
@@ -600,13 +600,11 @@ def item_read_json(result: Any) -> str | None:
     it; None when the model must write it (a binary value, anything unexpected)."""
     if not isinstance(result, dict):
         return None
-    answer = dict(result)
-    if "ConsumedCapacity" in answer:
-        answer["ConsumedCapacity"] = _floats(answer["ConsumedCapacity"])
-    rest = {k: v for k, v in answer.items() if k != "ConsumedCapacity"}
-    if not _plain_json(rest):
+    if not _plain_json([v for k, v in result.items() if k != "ConsumedCapacity"]):
         return None
-    return orjson.dumps(answer).decode()
+    if "ConsumedCapacity" in result:
+        result = {**result, "ConsumedCapacity": _floats(result["ConsumedCapacity"])}
+    return orjson.dumps(result).decode()
 
 
 def dynamo_result(self: Any, context: Any) -> Any:
@@ -759,7 +757,7 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
     # 1. transactions without table copies; 11. batches of inserts served directly
     _ORIGINAL["batch_execute_statement"] = DynamoDBBackend.batch_execute_statement
@@ -776,8 +774,6 @@ def apply() -> None:
     _ORIGINAL["parse_parameters"] = DynamoHandler.parse_parameters
     DynamoHandler.parse_parameters = parse_parameters  # type: ignore[method-assign]
     # 14. item reads answered with their JSON
-    from moto.dynamodb.responses import DynamoResult
-
     _ORIGINAL["dynamo_result"] = DynamoResult.execute_result
     DynamoResult.execute_result = dynamo_result  # type: ignore[method-assign]
 

@@ -22,6 +22,25 @@ class UnprocessedItemsError(RuntimeError):
     """DynamoDB kept refusing some items (throttling); the batch must be retried."""
 
 
+class _LazyClient:
+    """A boto3 client: the one given, or one built on first use (never at import or
+    construction), once even when the pool's threads ask for it together."""
+
+    def __init__(self, service: str, client: Any | None) -> None:
+        self._service = service
+        self._client = client
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+
+                    self._client = boto3.client(self._service)  # type: ignore[call-overload]
+        return self._client
+
+
 class _DynamoAdapter:
     """A DynamoDB client (built on first use when none is given), bounded attempts with
     jittered exponential backoff between them, a count of the requests made, and a pool
@@ -36,7 +55,7 @@ class _DynamoAdapter:
         sleep: Callable[[float], None] = time.sleep,
         pool: CallPool | None = None,
     ) -> None:
-        self._client = client
+        self._client = _LazyClient("dynamodb", client)
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._sleep = sleep
@@ -46,13 +65,7 @@ class _DynamoAdapter:
 
     @property
     def client(self) -> DynamoDBClient:
-        if self._client is None:
-            with self._lock:  # built once, before the pool's threads share it
-                if self._client is None:
-                    import boto3
-
-                    self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client.get()
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
@@ -235,20 +248,14 @@ class S3Archive:
         self, bucket: str, client: S3Client | None = None, *, pool: CallPool | None = None
     ) -> None:
         self.bucket = bucket
-        self._client = client
+        self._client = _LazyClient("s3", client)
         self._pool = pool or CallPool(1)
         self._lock = threading.Lock()
         self.puts = 0
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
-            with self._lock:  # built once, before the pool's threads share it
-                if self._client is None:
-                    import boto3
-
-                    self._client = boto3.client("s3")
-        return self._client
+        return self._client.get()
 
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(
@@ -276,15 +283,11 @@ class RecordsIndex:
     ) -> None:
         self.table = table
         self.index = index
-        self._client = client
+        self._client = _LazyClient("dynamodb", client)
 
     @property
     def client(self) -> DynamoDBClient:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client.get()
 
     def get(self, record_id: str) -> Any | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"rec#{record_id}"}})
