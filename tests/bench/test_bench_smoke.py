@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.bench.suite import QUICK, run_all
+from sdptools.bench.suite import QUICK, run_all
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_every_benchmark_completes_with_a_baseline() -> None:
     import gc
 
-    from infra.localcloud import gcpolicy
+    from localcloud import gcpolicy
 
     results = run_all(QUICK)
     # the clouds tuned this process's garbage collection and gave it back when stopped

@@ -7,7 +7,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from contracts.bindings_gen import (
+from contracts.catalog import Catalog, load_catalog
+from sdptools.contracts.bindings_gen import (
     BINDINGS_DIR,
     generate,
     load_model,
@@ -15,7 +16,6 @@ from contracts.bindings_gen import (
     render_bindings,
     stale_bindings,
 )
-from contracts.catalog import Catalog, load_catalog
 
 
 def test_checked_in_bindings_are_fresh() -> None:

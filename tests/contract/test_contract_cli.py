@@ -10,9 +10,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from contracts import cli
 from contracts.catalog import load_catalog
-from infra.cli.main import main
+from sdptools.cli import contracts as cli
+from sdptools.cli.main import main
 
 SUBCOMMANDS = ["check", "bindings", "template", "publish", "pull"]
 

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from contracts.catalog import load_catalog
-from contracts.compat import BreakingChange, check, check_catalog, check_history, parse_mode
+from sdptools.contracts.compat import (
+    BreakingChange,
+    check,
+    check_catalog,
+    check_history,
+    parse_mode,
+)
 from tests.contract.helpers import read_json, write_json
 
 Schema = dict[str, Any]

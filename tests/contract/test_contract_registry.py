@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from contracts.catalog import Catalog
-from contracts.registry import PublishAction, publish, pull
+from sdptools.contracts.registry import PublishAction, publish, pull
 
 REGISTRY = "sdp-contracts"
 

@@ -9,7 +9,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from contracts.catalog import Catalog
-from contracts.cloudformation import (
+from sdptools.contracts.cloudformation import (
     BEGIN_MARKER,
     END_MARKER,
     PLATFORM_TEMPLATE,

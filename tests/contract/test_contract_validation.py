@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from contracts.bench import validation_cost
 from contracts.catalog import Catalog, Kind
 from contracts.validation import Violation, get_validator, json_path, validate_record
+from sdptools.contracts.bench import validation_cost
 
 
 def test_record_samples_are_valid(catalog: Catalog) -> None:

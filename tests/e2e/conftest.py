@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.server import free_port
+from localcloud.cloud import LocalCloud
+from localcloud.server import free_port
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from infra.cli.demo import fault_setup
-from infra.demo.run import DemoOptions, run_demo
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.server import free_port
-from infra.ops.dlq import list_dead_letters, redrive
+from localcloud.cloud import LocalCloud
+from localcloud.server import free_port
+from sdptools.cli.demo import fault_setup
+from sdptools.demo.run import DemoOptions, run_demo
+from sdptools.ops.dlq import list_dead_letters, redrive
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +86,7 @@ def test_saga_history_shows_the_waits_and_the_final_dlq_step(
 def test_one_trace_survives_a_retry_through_the_saga(
     faulty: tuple[LocalCloud, dict[str, Any]],
 ) -> None:
-    from observability.traces import get_trace, hops
+    from sdptools.traces.traces import get_trace, hops
 
     cloud, _ = faulty
     xray = cloud.client("xray")

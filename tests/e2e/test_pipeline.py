@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from infra.cli.main import main as sdp
-from infra.cli.publish import post_json
-from infra.demo.run import DemoOptions, run_demo
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.server import LOCAL_CREDENTIALS
+from localcloud.cloud import LocalCloud
+from localcloud.server import LOCAL_CREDENTIALS
+from sdptools.cli.main import main as sdp
+from sdptools.cli.publish import post_json
+from sdptools.demo.run import DemoOptions, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -250,7 +250,7 @@ def test_operator_commands_read_the_pipeline(
 
 
 def test_one_trace_spans_every_hop(pipeline: LocalCloud) -> None:
-    from observability.traces import get_trace, hops
+    from sdptools.traces.traces import get_trace, hops
 
     record_id = f"trace-{uuid.uuid4().hex[:8]}"
     assert pipeline.http is not None

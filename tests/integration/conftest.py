@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.deploy import REPO_ROOT, StackSpec
-from infra.localcloud.server import free_port
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import REPO_ROOT, StackSpec
+from localcloud.server import free_port
 
 STACKS = REPO_ROOT / "tests" / "fixtures" / "stacks"
 PLATFORM = StackSpec("sdp-platform", REPO_ROOT / "infra" / "platform" / "template.yaml")

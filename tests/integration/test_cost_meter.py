@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from infra.cost.collect import diff, reset_server, server_units, units_snapshot
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.deploy import REPO_ROOT, StackSpec
-from infra.localcloud.server import free_port
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import REPO_ROOT, StackSpec
+from localcloud.server import free_port
+from sdptools.cost.collect import diff, reset_server, server_units, units_snapshot
 
 pytestmark = pytest.mark.integration
 

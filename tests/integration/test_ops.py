@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from infra.cli.common import CliError
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.deploy import REPO_ROOT
-from infra.localcloud.server import free_port
-from infra.ops import cli
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import REPO_ROOT
+from localcloud.server import free_port
+from sdptools.cli import dlq as cli
+from sdptools.cli.common import CliError
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from infra.localcloud.cloud import LocalCloud
-from infra.localcloud.server import LOCAL_CREDENTIALS
+from localcloud.cloud import LocalCloud
+from localcloud.server import LOCAL_CREDENTIALS
 
 pytestmark = pytest.mark.integration
 

@@ -21,16 +21,16 @@ from typing import Any
 import pytest
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
-from infra.localcloud.cloud import local_client
-from infra.localcloud.server import MotoServer, free_port
-from observability.collector import (
+from localcloud.cloud import local_client
+from localcloud.collector import (
     XRayCollector,
     format_trace_header,
     new_segment_id,
     new_trace_id,
 )
-from observability.report_html import render_run_report
-from observability.traces import (
+from localcloud.server import MotoServer, free_port
+from sdptools.traces.report_html import render_run_report
+from sdptools.traces.traces import (
     Trace,
     find_traces,
     get_trace,

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.templatecheck import cli, runner
-from infra.templatecheck.runner import Reported, Skip
+from sdptools.cli import lint as cli
+from sdptools.templatecheck import runner
+from sdptools.templatecheck.runner import Reported, Skip
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def sdp(*argv: str) -> int:
     """`sdp lint-templates ...`, through the module's own entry point (parse, run,
-    CliError -> one line on stderr and its exit code), as infra.cli.main runs it."""
+    CliError -> one line on stderr and its exit code), as sdptools.cli.main runs it."""
     return cli.main(list(argv))
 
 

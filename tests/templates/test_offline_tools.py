@@ -1,6 +1,6 @@
 """cfn-lint, `sam validate --lint` and checkov over every real template, and `sam build`
 of the platform (with the shared layer) and of a service: zero findings beyond the
-skips in infra/templatecheck/skips.yaml.
+skips in sdptools/templatecheck/skips.yaml.
 
 SAM CLI and checkov come from $SDP_SAM / $SDP_CHECKOV (the Makefile passes them), else
 .tools/ (`make tools`). Without them these tests FAIL: the gate never passes by not
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.templatecheck import cli, layer, runner
+from sdptools.cli import lint as cli
+from sdptools.templatecheck import layer, runner
 
 ROOT = runner.REPO_ROOT
 PLATFORM = ROOT / "infra" / "platform" / "template.yaml"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from infra.localcloud.deploy import Deployer, StackSpec
-from infra.templatecheck import layer
-from infra.templatecheck.checks import load_template
+from localcloud.deploy import Deployer, StackSpec
+from sdptools.templatecheck import layer
+from sdptools.templatecheck.checks import load_template
 
 ROOT = layer.REPO_ROOT
 PLATFORM = ROOT / "infra" / "platform" / "template.yaml"
@@ -42,7 +42,7 @@ LAMBDA_MARKERS = {
 
 def test_requirement_files_match_the_lock() -> None:
     lock = layer.LOCK.read_text()
-    hint = "regenerate with: python -m infra.templatecheck.layer"
+    hint = "regenerate with: python -m sdptools.templatecheck.layer"
     assert layer.LAYER_REQUIREMENTS.read_text() == layer.render(lock), hint
     assert layer.LAYER_SOURCE_REQUIREMENTS.read_text() == layer.render(lock, source=True), hint
 

@@ -1,4 +1,4 @@
-"""The project's template rules (infra/templatecheck/checks.py): each fixture breaks
+"""The project's template rules (sdptools/templatecheck/checks.py): each fixture breaks
 exactly one rule and produces exactly that finding; the real templates produce none."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.templatecheck import checks
-from infra.templatecheck.checks import Finding, check_document, check_template, load_template
-from infra.templatecheck.runner import default_templates, display_name
+from sdptools.templatecheck import checks
+from sdptools.templatecheck.checks import Finding, check_document, check_template, load_template
+from sdptools.templatecheck.runner import default_templates, display_name
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from infra.bench.cloud import MemorySampler, tree_memory_mb
+from sdptools.bench.cloud import MemorySampler, tree_memory_mb
 
 
 def test_a_childs_memory_is_counted_and_shared_pages_count_once() -> None:

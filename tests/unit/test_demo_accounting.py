@@ -5,8 +5,8 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from infra.demo.run import accounted_for
-from infra.demo.tap import TapState
+from sdptools.demo.run import accounted_for
+from sdptools.demo.tap import TapState
 
 
 def parked(*ids: str) -> Any:

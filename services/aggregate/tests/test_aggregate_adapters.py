@@ -13,7 +13,7 @@ from aggregate_service.adapters import AggregateStore
 from aggregate_service.logic import CLAIM_PREFIX, Claim, claims_for
 from moto.dynamodb.models import DynamoDBBackend
 
-from infra.localcloud import motopatches
+from localcloud.motofixes import dynamodb as motofixes_dynamodb
 
 TYPES = ("PageView", "Click", "Purchase", "SignUp")
 COUNTRIES = ("DE", "FR", None, "GB", "CZ")
@@ -162,7 +162,9 @@ def test_a_1000_record_batch_in_transactions_of_at_most_100_items(
 ) -> None:
     # moto as released copies the whole table for every item of a transaction (tens of
     # seconds here); the local cloud's fix keeps DynamoDB's semantics without the copies
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", motopatches.transact_write_items)
+    monkeypatch.setattr(
+        DynamoDBBackend, "transact_write_items", motofixes_dynamodb.transact_write_items
+    )
     # an hour of traffic: every minute, type, country and currency
     records = [spread(n) for n in range(1_000)]
     client = Recording(aws.dynamodb)

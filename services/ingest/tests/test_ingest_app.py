@@ -294,7 +294,7 @@ def test_a_handled_request_settles_the_environments_heap(
 ) -> None:
     import gc
 
-    from infra.localcloud import gcpolicy
+    from localcloud import gcpolicy
     from observability import heap
 
     gcpolicy.restore()

@@ -20,9 +20,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     records are written with PartiQL inserts, which moto as released lets overwrite):
     the records and rejected tables and the archive bucket, laid out as the platform
     stack creates them."""
-    from infra.localcloud import motopatches
+    from localcloud import motofixes
 
-    motopatches.apply()
+    motofixes.apply()
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -23,7 +23,7 @@ from store_service.logic import (
     rejected_item,
 )
 
-from infra.cost.units import item_size
+from localcloud.meter.units import item_size
 
 STORED_AT = "2025-03-14T10:00:06.001Z"
 DEMO_SIGNUP = (

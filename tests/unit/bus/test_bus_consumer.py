@@ -290,7 +290,7 @@ def test_a_merged_envelope_keeps_its_deliveries_and_outputs_can_derive_from_one(
 def test_the_first_batch_settles_the_environments_heap() -> None:
     import gc
 
-    from infra.localcloud import gcpolicy
+    from localcloud import gcpolicy
     from observability import heap
 
     gcpolicy.restore()  # nothing else freezing in this process while it is watched

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from infra.cost.motohooks import archived_size
+from localcloud.meter.motohooks import archived_size
 
 
 def test_compact_utf8_json() -> None:

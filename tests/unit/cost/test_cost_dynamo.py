@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from infra.cost.dynamo import IndexSpec, index_write_units, read_call_units
-from infra.cost.meter import Call, Meter
+from localcloud.meter.dynamo import IndexSpec, index_write_units, read_call_units
+from localcloud.meter.meter import Call, Meter
 
 KB = 1024
 

@@ -12,12 +12,12 @@ import orjson
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from infra.cli.common import CliError
-from infra.cost import cli
-from infra.cost.collect import diff
-from infra.cost.lambda_meter import LambdaMeter
-from infra.cost.meter import Meter, MeterMiddleware
-from infra.localcloud.runtime import Invocation, Outcome
+from localcloud.meter.lambda_meter import LambdaMeter
+from localcloud.meter.meter import Meter, MeterMiddleware
+from localcloud.runtime import Invocation, Outcome
+from sdptools.cli import cost as cli
+from sdptools.cli.common import CliError
+from sdptools.cost.collect import diff
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/{service}/aws4_request, "

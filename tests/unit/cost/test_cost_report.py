@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.cost.report import (
+from sdptools.cost.report import (
     LINES,
     PRICES_FILE,
     QUOTAS_FILE,

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from infra.cost.units import (
+from localcloud.meter.units import (
     CHUNK,
     chunks,
     eventbridge_entry_size,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from observability.collector import (
+from localcloud.collector import (
     Counters,
     Forwarder,
     MalformedDatagramError,

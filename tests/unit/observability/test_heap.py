@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.localcloud import gcpolicy
+from localcloud import gcpolicy
 from observability import heap
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from observability.report_html import (
+from sdptools.traces.report_html import (
     build_html,
     nice_ticks,
     percentile_marks,
     render_run_report,
 )
-from observability.traces import build_trace, to_json
+from sdptools.traces.traces import build_trace, to_json
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHART_IDS = ("latency-histogram", "throughput", "stage-counts", "trace-waterfall")

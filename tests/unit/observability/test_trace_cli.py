@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from infra.cli.common import CliError
-from infra.localcloud.cloud import local_client
-from observability import cli
+from localcloud.cloud import local_client
+from sdptools.cli import trace as cli
+from sdptools.cli.common import CliError
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "trace_merged.json").read_text())
 TRACE_ID = FIXTURE["trace_id"]

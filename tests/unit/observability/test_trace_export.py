@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.cli.main import main as sdp
-from observability.tracefile import EXPORT_NAME, ExportedXRay, export_traces
-from observability.traces import get_trace, hops, latest_trace_id
+from sdptools.cli.main import main as sdp
+from sdptools.traces.tracefile import EXPORT_NAME, ExportedXRay, export_traces
+from sdptools.traces.traces import get_trace, hops, latest_trace_id
 
 TRACE_ID = "1-6b090000-0123456789abcdef01234567"
 HOPS = ["sdp-ingest-http", "sdp-validate", "sdp-enrich", "sdp-store", "sdp-aggregate"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from observability.collector import (
+from localcloud.collector import (
     format_trace_header,
     new_segment_id,
     new_trace_id,

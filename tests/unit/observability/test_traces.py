@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from infra.localcloud.cloud import local_client
-from observability.traces import (
+from localcloud.cloud import local_client
+from sdptools.traces.traces import (
     Trace,
     TraceNotFoundError,
     build_trace,

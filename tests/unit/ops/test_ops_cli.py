@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.cli.common import CliError
-from infra.ops import cli
+from sdptools.cli import dlq as cli
+from sdptools.cli.common import CliError
 from tests.unit.ops.opsdata import bus_event, depth, pipeline_entry, put
 
 NOW = datetime(2025, 3, 14, 9, 45, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.ops.common import OpsError
-from infra.ops.dlq import list_dead_letters, redrive
+from sdptools.ops.common import OpsError
+from sdptools.ops.dlq import list_dead_letters, redrive
 from tests.unit.ops.opsdata import bus_event, depth, drain, pipeline_entry, put
 
 

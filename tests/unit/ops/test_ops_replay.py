@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.ops.common import OpsError
-from infra.ops.replay import default_name, replay, rules_for_service
+from sdptools.ops.common import OpsError
+from sdptools.ops.replay import default_name, replay, rules_for_service
 
 NOW = datetime(2025, 3, 14, 9, 45, tzinfo=UTC)
 

@@ -1,0 +1,396 @@
+"""The embedded local cloud: moto's server, the project's stacks, the Lambda runtime.
+
+``LocalCloud.start()`` brings everything up in-process (the server and the function
+workers are child processes); ``sdp local up`` wraps it and serves until interrupted,
+and a small control endpoint on 127.0.0.1 lets ``sdp local status`` and
+``sdp deploy <service> --local`` talk to the running instance.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from localcloud import gcpolicy
+from localcloud.collector import XRayCollector
+from localcloud.deploy import (
+    REPO_ROOT,
+    DeployedStack,
+    Deployer,
+    StackSpec,
+    TemplateError,
+    discover_stacks,
+)
+from localcloud.httpfront import HttpFront
+from localcloud.meter.lambda_meter import LambdaMeter
+from localcloud.runtime import Invocation, LambdaRuntime
+from localcloud.server import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    MotoServer,
+    PortInUseError,
+    port_is_free,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    max_pool_connections=32,
+    connect_timeout=5,
+    read_timeout=60,
+)
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
+    """A client of the local cloud. Clients come from one boto3 session per process,
+    made on first use: a new session reads botocore's endpoint and service data again
+    (~90 ms of CPU a client here), and the runtime makes one for every poller. A session
+    is not for concurrent use, so clients are made under a lock; the clients themselves
+    are safe to share between threads."""
+    with _SESSION_LOCK:
+        return _session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=BOTO_CONFIG,
+        )
+
+
+@dataclass
+class UpReport:
+    endpoint: str
+    seconds_total: float
+    seconds_server: float
+    seconds_deploy: dict[str, float]
+    seconds_workers: float
+    functions: dict[str, str]
+
+
+@dataclass
+class LocalCloud:
+    port: int = 4566
+    root: Path = REPO_ROOT
+    state_dir: Path = field(default_factory=lambda: Path(".sdp"))
+    concurrency: int = 1
+    concurrency_overrides: dict[str, int] = field(default_factory=dict)
+    stacks: list[StackSpec] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    http_port: int | None = 8080  # None: no HTTP front; 0: any free port
+    function_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # This process's garbage collection tuned for serving (gcpolicy; SDP_GC_TUNE=0 keeps
+    # the defaults, here and in the moto server): for the processes that exist to run
+    # the cloud (`sdp local up`, `sdp demo`, `sdp bench`), not a test run.
+    tune_gc: bool = False
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.state_dir.resolve()
+        self.server = MotoServer(port=self.port, log_path=self.state_dir / "logs" / "moto.log")
+        self.deployed: dict[str, DeployedStack] = {}
+        self.runtime: LambdaRuntime | None = None
+        self._control: ThreadingHTTPServer | None = None
+        self.http: HttpFront | None = None
+        self.collector: XRayCollector | None = None
+        self.killed_workers: list[str] = []  # fault injection: what was killed
+        self._deploy_lock = threading.Lock()
+        self._gc_tuned = False
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    @property
+    def region(self) -> str:
+        return LOCAL_REGION
+
+    def client(self, service: str) -> Any:
+        return local_client(service, self.endpoint, self.region)
+
+    # -- start / stop ----------------------------------------------------------------
+    def start(self) -> UpReport:
+        began = time.perf_counter()
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.http_port and not port_is_free(self.http_port):
+            raise PortInUseError(
+                f"port {self.http_port} on 127.0.0.1 (the HTTP API) is already in use; "
+                "stop what holds it or pass --http-port"
+            )
+        self.server.start()
+        server_s = time.perf_counter() - began
+        try:
+            deployer = Deployer(self.client("cloudformation"), self.client("s3"), self.region)
+            timings = {}
+            for spec in self.stacks if self.stacks is not None else discover_stacks(self.root):
+                deployed = deployer.deploy(spec)
+                self.deployed[spec.name] = deployed
+                timings[spec.name] = round(deployed.deploy_seconds, 3)
+            workers_began = time.perf_counter()
+            self.collector = XRayCollector(self.client("xray"))
+            self.collector.start()
+            extra_env = {
+                "AWS_XRAY_DAEMON_ADDRESS": self.collector.address,
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                **self.extra_env,
+            }
+            self.runtime = LambdaRuntime(
+                self.client("lambda"),
+                self._sqs_factory,
+                endpoint=self.endpoint,
+                region=self.region,
+                log_dir=self.state_dir / "logs",
+                concurrency=self.concurrency,
+                concurrency_overrides=self.concurrency_overrides,
+                extra_env=extra_env,
+                function_env=self.function_env,
+            )
+            self.runtime.hooks.append(self._trace_invocation)
+            self.runtime.hooks.append(LambdaMeter())
+            for deployed in self.deployed.values():
+                self.runtime.start_stack(deployed)
+            if self.http_port is not None and self.http_routes():
+                self.http = HttpFront(self.runtime.invoke, self.http_routes, port=self.http_port)
+                self.http.start()
+            statuses = self.runtime.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        if self.tune_gc and os.environ.get("SDP_GC_TUNE", "1") != "0":
+            gcpolicy.tune()
+            self._gc_tuned = True
+        now = time.perf_counter()
+        return UpReport(
+            endpoint=self.endpoint,
+            seconds_total=now - began,
+            seconds_server=server_s,
+            seconds_deploy=timings,
+            seconds_workers=now - workers_began,
+            functions=statuses,
+        )
+
+    def _trace_invocation(self, invocation: Invocation) -> None:
+        """Add the segment the Lambda service adds on AWS: one per invocation."""
+        if self.collector is None:
+            return
+        outcome = invocation.outcome
+        self.collector.record_invocation(
+            function_name=invocation.function_name,
+            trace_id=invocation.trace_id,
+            segment_id=invocation.segment_id,
+            parent_id=invocation.parent_id,
+            start_time=invocation.start,
+            end_time=invocation.end,
+            error=outcome.kind == "error",
+            fault=outcome.kind in ("timeout", "crash"),
+            cause=outcome.error,
+            annotations={"records": invocation.records},
+        )
+
+    def http_routes(self) -> dict[tuple[str, str], str]:
+        """(method, path) → function, from the HttpApi events of the deployed templates."""
+        return {
+            route: fn.function_name
+            for deployed in list(self.deployed.values())
+            for fn in deployed.functions
+            for route in fn.http_routes
+        }
+
+    def _sqs_factory(self) -> SQSClient:
+        sqs: SQSClient = self.client("sqs")
+        return sqs
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self._control is not None:
+            self._control.shutdown()
+            self._control.server_close()
+            self._control = None
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector = None
+        self.server.stop()
+        self.state_file.unlink(missing_ok=True)
+        if self._gc_tuned:  # this process may go on without a cloud (a test run, a bench)
+            gcpolicy.restore()
+            self._gc_tuned = False
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- operations ------------------------------------------------------------------
+    def redeploy(self, service: str) -> DeployedStack:
+        """Redeploy one stack and restart only its workers; the others keep serving."""
+        known = {s.service: s for s in discover_stacks(self.root)}
+        known.update({d.spec.service: d.spec for d in self.deployed.values()})
+        if service not in known:
+            raise TemplateError(f"unknown service {service!r}; known: {', '.join(sorted(known))}")
+        spec = known[service]
+        with self._deploy_lock:
+            deployer = Deployer(self.client("cloudformation"), self.client("s3"), self.region)
+            deployed = deployer.deploy(spec)
+            self.deployed[spec.name] = deployed
+            assert self.runtime is not None
+            self.runtime.restart_stack(deployed)
+            self.runtime.wait_ready()
+        return deployed
+
+    def set_function_env(self, function_name: str, env: dict[str, str]) -> None:
+        """Replace a function's environment overrides and restart only its stack's workers."""
+        assert self.runtime is not None
+        self.runtime.function_env[function_name] = dict(env)
+        for deployed in self.deployed.values():
+            if any(f.function_name == function_name for f in deployed.functions):
+                self.runtime.restart_stack(deployed)
+        self.runtime.wait_ready()
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        sqs = self.client("sqs")
+        depths = {}
+        for url in sqs.list_queues().get("QueueUrls", []):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            depths[url.rsplit("/", 1)[-1]] = {
+                "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+                "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+            }
+        return depths
+
+    def status(self) -> dict[str, Any]:
+        cfn = self.client("cloudformation")
+        stacks = {
+            s["StackName"]: s["StackStatus"]
+            for s in cfn.describe_stacks()["Stacks"]
+            if s["StackStatus"] != "DELETE_COMPLETE"
+        }
+        queues = self.queue_depths()
+        return {
+            "endpoint": self.endpoint,
+            "http": self.http.url if self.http else None,
+            "pid": os.getpid(),
+            "stacks": stacks,
+            "functions": self.runtime.status() if self.runtime else {},
+            "queues": {n: q for n, q in queues.items() if not n.endswith("-dlq")},
+            "dlqs": {n: q for n, q in queues.items() if n.endswith("-dlq")},
+        }
+
+    def wait_drained(
+        self, timeout: float = 120.0, settle: float = 0.5, exclude: tuple[str, ...] = ()
+    ) -> bool:
+        """True once every queue (DLQs aside) is empty and stays empty for `settle` s."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            busy = any(
+                q["visible"] + q["in_flight"] + q["delayed"]
+                for name, q in self.queue_depths().items()
+                if not name.endswith("-dlq") and name not in exclude
+            )
+            now = time.monotonic()
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= settle:
+                return True
+            time.sleep(0.1)
+        return False
+
+    # -- control endpoint ------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "local.json"
+
+    def serve_control(self) -> int:
+        cloud = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep the console for the user
+                pass
+
+            def _reply(self, code: int, payload: Any) -> None:
+                body = json.dumps(payload, default=str).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/status":
+                    self._reply(200, cloud.status())
+                else:
+                    self._reply(404, {"error": f"no such path {self.path}"})
+
+            def do_POST(self) -> None:
+                if self.path.startswith("/deploy/"):
+                    service = self.path.removeprefix("/deploy/")
+                    try:
+                        deployed = cloud.redeploy(service)
+                    except TemplateError as exc:
+                        self._reply(400, {"error": str(exc)})
+                        return
+                    self._reply(
+                        200,
+                        {
+                            "stack": deployed.spec.name,
+                            "seconds": round(deployed.deploy_seconds, 3),
+                            "functions": [f.function_name for f in deployed.functions],
+                        },
+                    )
+                else:
+                    self._reply(404, {"error": f"no such path {self.path}"})
+
+        self._control = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = int(self._control.server_address[1])
+        threading.Thread(target=self._control.serve_forever, daemon=True).start()
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "endpoint": self.endpoint,
+                    "http": self.http.url if self.http else None,
+                    "control": f"http://127.0.0.1:{port}",
+                    "started_at": time.time(),
+                }
+            )
+        )
+        return port

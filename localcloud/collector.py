@@ -1,0 +1,368 @@
+"""A local X-Ray daemon: UDP in, ``PutTraceSegments`` out.
+
+On AWS the X-Ray daemon next to each function receives the SDK's UDP datagrams and
+forwards them in batches, and the Lambda service itself writes the
+``AWS::Lambda::Function`` segment of every invocation. The local cloud has neither, so
+this module plays both parts: the SDK inside a worker is pointed at ``address`` through
+``AWS_XRAY_DAEMON_ADDRESS``, and the runtime reports each invocation with
+``record_invocation``. Traces then land in whatever X-Ray API the client talks to
+(moto locally), where ``sdptools.traces.traces`` reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+# one definition of X-Ray ids (bus.tracecontext), re-exported for the collector's callers
+from bus.tracecontext import new_segment_id, new_trace_id
+
+__all__ = [
+    "LAMBDA_FUNCTION_ORIGIN",
+    "Counters",
+    "Forwarder",
+    "MalformedDatagramError",
+    "TraceHeader",
+    "XRayCollector",
+    "format_trace_header",
+    "invocation_document",
+    "new_segment_id",
+    "new_trace_id",
+    "parse_datagram",
+    "parse_trace_header",
+]
+
+if TYPE_CHECKING:
+    from mypy_boto3_xray import XRayClient
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_HEADER = {"format": "json", "version": 1}
+LAMBDA_FUNCTION_ORIGIN = "AWS::Lambda::Function"
+# A UDP datagram cannot be larger; the SDK keeps each document below it.
+MAX_DATAGRAM = 65535
+# Room for bursts: every worker of every function sends to the one socket.
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+# How long the receive loop waits before it looks at the stop flag again.
+POLL_SECONDS = 0.1
+REQUIRED_FIELDS = ("id", "trace_id", "name", "start_time")
+
+Annotations = dict[str, str | int | float | bool]
+
+
+class MalformedDatagramError(ValueError):
+    """A datagram that is not a header line followed by one segment document."""
+
+
+class TraceHeader(TypedDict):
+    root: str | None
+    parent: str | None
+    sampled: bool | None
+
+
+def parse_trace_header(header: str | None) -> TraceHeader:
+    """Read ``Root=...;Parent=...;Sampled=...``; unknown keys (``Lineage``, ``Self``) are
+    ignored and a missing or undecided (``?``) sampling flag becomes None."""
+    fields: dict[str, str] = {}
+    for part in (header or "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            fields[key.lower()] = value.strip()
+    sampled = {"1": True, "0": False}.get(fields.get("sampled", ""))
+    return TraceHeader(root=fields.get("root"), parent=fields.get("parent"), sampled=sampled)
+
+
+def format_trace_header(root: str, parent: str | None, sampled: bool | None) -> str:
+    parts = [f"Root={root}"]
+    if parent:
+        parts.append(f"Parent={parent}")
+    parts.append("Sampled=?" if sampled is None else f"Sampled={int(sampled)}")
+    return ";".join(parts)
+
+
+def parse_datagram(data: bytes) -> str:
+    """Return the document of one daemon-protocol datagram, or raise
+    MalformedDatagramError. The document is validated here so that one bad datagram is
+    dropped on its own instead of failing a whole ``PutTraceSegments`` batch."""
+    head, sep, body = data.partition(b"\n")
+    if not sep:
+        raise MalformedDatagramError("no header line")
+    try:
+        header = json.loads(head)
+        text = body.decode()
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedDatagramError(f"not JSON: {exc}") from exc
+    if header != PROTOCOL_HEADER:
+        raise MalformedDatagramError(f"unexpected header {header!r}")
+    if not isinstance(document, dict):
+        raise MalformedDatagramError("document is not a JSON object")
+    missing = [name for name in REQUIRED_FIELDS if name not in document]
+    if missing:
+        raise MalformedDatagramError(f"document lacks {', '.join(missing)}")
+    return text.strip()
+
+
+def invocation_document(
+    *,
+    function_name: str,
+    trace_id: str,
+    segment_id: str,
+    parent_id: str | None,
+    start_time: float,
+    end_time: float,
+    error: bool = False,
+    fault: bool = False,
+    cause: str | None = None,
+    annotations: Annotations | None = None,
+) -> dict[str, Any]:
+    """The segment the Lambda service writes for one invocation. ``error``/``fault`` are
+    left out rather than set to false, as AWS does: moto marks a trace as failed when the
+    key is merely present."""
+    document: dict[str, Any] = {
+        "name": function_name,
+        "id": segment_id,
+        "trace_id": trace_id,
+        "start_time": start_time,
+        "end_time": end_time,
+        "origin": LAMBDA_FUNCTION_ORIGIN,
+    }
+    if parent_id:
+        document["parent_id"] = parent_id
+    if error:
+        document["error"] = True
+    if fault:
+        document["fault"] = True
+    if cause:
+        document["cause"] = {"exceptions": [{"id": new_segment_id(), "message": cause}]}
+    if annotations:
+        document["annotations"] = dict(annotations)
+    return document
+
+
+class Counters:
+    """Shared by the receive loop, the forwarder and the runtime's threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.received = 0
+        self.forwarded = 0
+        self.dropped = 0
+
+    def add(self, *, received: int = 0, forwarded: int = 0, dropped: int = 0) -> None:
+        with self._lock:
+            self.received += received
+            self.forwarded += forwarded
+            self.dropped += dropped
+
+
+_STOP = object()
+
+
+class Forwarder:
+    """Batches documents to ``PutTraceSegments`` on its own thread, so a slow or failing
+    API never holds up whoever submits. A batch goes out when it is full or when its
+    oldest document has waited ``flush_interval`` seconds."""
+
+    def __init__(
+        self,
+        xray: XRayClient,
+        counters: Counters,
+        flush_interval: float,
+        max_batch: int,
+    ) -> None:
+        self._xray = xray
+        self._counters = counters
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="xray-forwarder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, document: str) -> None:
+        self._queue.put(document)
+
+    def stop(self) -> None:
+        """Send everything submitted so far, then end the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = self._next_batch()
+            if batch:
+                self._send(batch)
+
+    def _next_batch(self) -> tuple[list[str], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [str(first)]
+        deadline = time.monotonic() + self._flush_interval
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(str(item))
+        return batch, False
+
+    def _send(self, batch: list[str]) -> None:
+        try:
+            response = self._xray.put_trace_segments(TraceSegmentDocuments=batch)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("PutTraceSegments failed, %d documents lost: %s", len(batch), exc)
+            self._counters.add(dropped=len(batch))
+            return
+        rejected = response.get("UnprocessedTraceSegments", [])
+        for item in rejected:
+            log.debug(
+                "X-Ray rejected segment %s: %s %s",
+                item.get("Id"),
+                item.get("ErrorCode"),
+                item.get("Message"),
+            )
+        self._counters.add(forwarded=len(batch) - len(rejected), dropped=len(rejected))
+
+
+class XRayCollector:
+    """The local X-Ray daemon. Counters: ``received`` counts every datagram and every
+    recorded invocation; each of them ends up either ``forwarded`` (accepted by the API)
+    or ``dropped`` (malformed, rejected, or the API call failed)."""
+
+    def __init__(
+        self,
+        xray_client: XRayClient,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        flush_interval: float = 0.2,
+        max_batch: int = 50,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._counters = Counters()
+        self._forwarder = Forwarder(xray_client, self._counters, flush_interval, max_batch)
+        self._socket: socket.socket | None = None
+        self._receiver: threading.Thread | None = None
+        # Taken to check-and-submit, so nothing is submitted after the forwarder's last batch.
+        self._submit_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    @property
+    def address(self) -> str:
+        """The value for ``AWS_XRAY_DAEMON_ADDRESS``; the bound port once started."""
+        if self._socket is None:
+            raise RuntimeError("the collector is not started")
+        host, port = self._socket.getsockname()[:2]
+        return f"{host}:{port}"
+
+    @property
+    def received(self) -> int:
+        return self._counters.received
+
+    @property
+    def forwarded(self) -> int:
+        return self._counters.forwarded
+
+    @property
+    def dropped(self) -> int:
+        return self._counters.dropped
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        sock.bind((self._host, self._port))
+        sock.settimeout(POLL_SECONDS)
+        self._socket = sock
+        self._receiver = threading.Thread(
+            target=self._receive, args=(sock,), name="xray-udp", daemon=True
+        )
+        self._forwarder.start()
+        self._receiver.start()
+
+    def stop(self) -> None:
+        """Read what is already queued on the socket, forward everything, then close.
+        Datagrams sent before ``stop()`` are therefore never lost."""
+        if self._socket is None or self._receiver is None or self._stopping.is_set():
+            return
+        with self._submit_lock:
+            self._stopping.set()
+        self._receiver.join()
+        self._forwarder.stop()
+        self._socket.close()
+
+    def record_invocation(
+        self,
+        *,
+        function_name: str,
+        trace_id: str,
+        segment_id: str,
+        parent_id: str | None,
+        start_time: float,
+        end_time: float,
+        error: bool = False,
+        fault: bool = False,
+        cause: str | None = None,
+        annotations: Annotations | None = None,
+    ) -> None:
+        """Write the ``AWS::Lambda::Function`` segment; the SDK in the worker sent its
+        subsegments with ``parent_id`` = ``segment_id`` (from ``_X_AMZN_TRACE_ID``)."""
+        document = invocation_document(
+            function_name=function_name,
+            trace_id=trace_id,
+            segment_id=segment_id,
+            parent_id=parent_id,
+            start_time=start_time,
+            end_time=end_time,
+            error=error,
+            fault=fault,
+            cause=cause,
+            annotations=annotations,
+        )
+        self._counters.add(received=1)
+        with self._submit_lock:
+            if not self._stopping.is_set():
+                self._forwarder.submit(json.dumps(document))
+                return
+        log.debug("collector stopped; invocation segment %s dropped", segment_id)
+        self._counters.add(dropped=1)
+
+    def _receive(self, sock: socket.socket) -> None:
+        while not self._stopping.is_set():
+            try:
+                data = sock.recv(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            self._accept(data)
+        self._drain(sock)
+
+    def _drain(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        while True:
+            try:
+                data = sock.recv(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            self._accept(data)
+
+    def _accept(self, data: bytes) -> None:
+        self._counters.add(received=1)
+        try:
+            document = parse_datagram(data)
+        except MalformedDatagramError as exc:
+            log.debug("dropped a malformed X-Ray datagram (%s): %.200r", exc, data)
+            self._counters.add(dropped=1)
+            return
+        self._forwarder.submit(document)

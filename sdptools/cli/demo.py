@@ -1,0 +1,241 @@
+"""`sdp demo`: the main job. Local cloud up, a realistic workload through all five
+services, and a report that exits 0 only if nothing was lost or double-counted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from localcloud.deploy import REPO_ROOT, TemplateError
+from localcloud.server import PortInUseError, ServerStartError
+from sdptools.cli.common import DEFAULT_PORT, CliError, add_json_flag, emit_json
+from sdptools.cli.localstate import state_dir
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="run the pipeline end to end on the local cloud and report",
+        description=(
+            "Start the local cloud, seed reference data, publish a realistic workload "
+            "(four record types, ~2%% invalid, some duplicate sends) over the HTTP API and "
+            "the bus, wait until every queue is drained, and report counts per stage, lost "
+            "and double-counted records, latency, throughput and a trace. Exit code 0 only "
+            "if lost = 0 and double-counted = 0."
+        ),
+    )
+    parser.add_argument(
+        "--records", type=int, default=20_000, help="records to publish (default 20000)"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="records/s offered (default: as fast as accepted)"
+    )
+    parser.add_argument("--batch", type=int, help="records per HTTP request (default 500)")
+    parser.add_argument("--seed", type=int, default=7, help="workload random seed")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto server port")
+    parser.add_argument("--http-port", type=int, default=8080, help="local HTTP API port")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker processes per function")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for the pipeline"
+    )
+    parser.add_argument(
+        "--report-dir", default=str(REPO_ROOT / "reports"), help="where the HTML report goes"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the local cloud serving afterwards"
+    )
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help=(
+            "inject faults: 5%% transient failures in enrich, 0.5%% poison records, 5%% "
+            "duplicate deliveries, one enrich worker killed mid-batch"
+        ),
+    )
+    add_json_flag(parser)
+    parser.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from localcloud.cloud import LocalCloud
+    from sdptools.demo.run import DemoOptions, run_demo
+
+    if args.records < 1:
+        raise CliError("--records must be at least 1")
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    cloud = LocalCloud(
+        port=args.port,
+        http_port=args.http_port,
+        state_dir=state_dir(),
+        concurrency=args.concurrency,
+        concurrency_overrides={"sdp-ingest-http": max(2, args.concurrency)},
+        tune_gc=True,
+        **(fault_setup() if args.faults else {}),
+    )
+    say = (lambda *a: None) if args.json else print
+    say(f"Starting the local cloud on 127.0.0.1:{args.port} ...")
+    try:
+        up = cloud.start()
+    except (PortInUseError, TemplateError, ServerStartError) as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        failed = [n for n, s in up.functions.items() if s == "failed"]
+        if failed:
+            raise CliError(
+                f"functions failed to start: {', '.join(failed)}; see {cloud.state_dir / 'logs'}"
+            )
+        say(f"Ready in {up.seconds_total:.1f}s. Publishing {args.records:,} records ...")
+        options = DemoOptions(
+            records=args.records,
+            rate=args.rate,
+            batch=args.batch,
+            seed=args.seed,
+            timeout_s=args.timeout,
+            poison_share=0.005 if args.faults else 0.0,
+            kill_worker="sdp-enrich" if args.faults else None,
+        )
+        report = run_demo(cloud, options)
+        report["local_up_seconds"] = round(up.seconds_total, 2)
+        trace = _trace(cloud, report.get("trace_id"))
+        if trace is not None:
+            from sdptools.traces.tracefile import EXPORT_NAME, export_traces
+
+            export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
+        report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
+        if args.json:
+            emit_json(report)
+        else:
+            print_report(report, trace)
+        if args.keep:
+            cloud.serve_control()
+            say(f"Local cloud still serving on {cloud.endpoint}; Ctrl-C to stop.")
+            _wait_for_interrupt()
+    finally:
+        cloud.stop()
+    if not report["ok"]:
+        raise CliError("the run lost or double-counted records, or a check failed (see the report)")
+    return 0
+
+
+def fault_setup() -> dict[str, Any]:
+    """The local cloud of `sdp demo --faults`: faults injected through the functions'
+    environment, short saga backoffs, and an enrich queue whose visibility timeout brings
+    a killed worker's batch back within the run."""
+    import dataclasses
+
+    from localcloud.deploy import discover_stacks
+
+    stacks = [
+        dataclasses.replace(
+            s, parameters={"TimeoutSeconds": "30", "VisibilityTimeoutSeconds": "35"}
+        )
+        if s.service == "enrich"
+        else s
+        for s in discover_stacks()
+    ]
+    everywhere = {"FAULT_DUPLICATE_SHARE": "0.05", "SAGA_BACKOFF_CAP_SECONDS": "2"}
+    function_env = {
+        f"sdp-{name}": dict(everywhere) for name in ("validate", "enrich", "store", "aggregate")
+    }
+    function_env["sdp-enrich"].update(
+        {"FAULT_TRANSIENT_SHARE": "0.05", "FAULT_POISON_MARKER": "poison"}
+    )
+    return {"stacks": stacks, "function_env": function_env}
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _trace(cloud: Any, trace_id: str | None) -> Any:
+    """The run's trace read back through the X-Ray API (as `sdp trace` does)."""
+    if not trace_id:
+        return None
+    from sdptools.traces.traces import TraceNotFoundError, get_trace
+
+    if cloud.collector is not None:
+        time.sleep(0.5)  # the collector forwards in the background
+    try:
+        return get_trace(cloud.client("xray"), trace_id)
+    except TraceNotFoundError:
+        return None
+
+
+def _write_html(report: dict[str, Any], trace: Any, directory: Path) -> Path:
+    from sdptools.traces.report_html import render_run_report
+    from sdptools.traces.traces import to_json
+
+    records = report["records"]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    html_report = {
+        "title": "sdp demo run",
+        "subtitle": f"{records['published']:,} records on the embedded local cloud, {stamp}",
+        "summary": {
+            "lost": records["lost"],
+            "double counted": records["double_counted"],
+            "rejected": records["rejected"],
+            "dead-lettered": records["dead_lettered"],
+        },
+        "counts": {k: v for k, v in records.items() if isinstance(v, int)},
+        "latency_ms": report["latency_ms"],
+        "throughput": report["throughput"],
+        "trace": to_json(trace) if trace is not None else None,
+    }
+    if report.get("cost"):
+        html_report["cost"] = report["cost"]["by_service"]
+    directory.mkdir(parents=True, exist_ok=True)
+    # the full report as data, for `sdp cost` and anyone comparing runs
+    (directory / f"demo-{stamp}.json").write_text(json.dumps(report, default=str, indent=1))
+    return render_run_report(html_report, directory / f"demo-{stamp}.html")
+
+
+def print_report(report: dict[str, Any], trace: Any) -> None:
+    records = report["records"]
+    print("\nRecords")
+    for key in (
+        "published",
+        "ingested",
+        "validated",
+        "rejected",
+        "enriched",
+        "stored",
+        "stored_in_table",
+        "aggregated",
+        "dead_lettered",
+        "lost",
+        "double_counted",
+    ):
+        print(f"  {key:<18} {records[key]:>10,}")
+    sent, duplicates = records["sent_events"], records["duplicate_sends"]
+    print(f"  (sent {sent:,} events, {duplicates} of them duplicate sends)")
+    print("Checks")
+    for key, value in report["checks"].items():
+        print(f"  {key:<26} {value}")
+    lat = report["latency_ms"]
+    thr = report["throughput"]
+    print(f"Latency publish→stored  p50 {lat['p50']} ms  p95 {lat['p95']} ms  p99 {lat['p99']} ms")
+    print(
+        f"Throughput              {thr['records_per_s']:,} records/s "
+        f"({thr['end_to_end_seconds']} s end to end, publishing took {thr['publish_seconds']} s)"
+    )
+    if report.get("cost"):
+        usd = report["cost"]["usd_per_million_records"]
+        print(f"Cost                    ${usd:.3f} per million records")
+    print(f"Trace                   {report['trace_id']}")
+    if trace is not None:
+        from sdptools.traces.traces import render_tree
+
+        print(render_tree(trace))
+    print(f"HTML report             {report['html_report']}")
+    print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))

@@ -1,0 +1,156 @@
+"""Operators' read commands: `sdp rejected list` and `sdp stats`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from sdptools.cli.common import (
+    add_json_flag,
+    add_target_flags,
+    client_for,
+    emit_json,
+    parse_time,
+    resolve_endpoint,
+)
+
+RECORD_TYPES = ("PageView", "Click", "Purchase", "SignUp")
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`15m`, `2h`, `7d`, `1h30m`, `now` or an ISO 8601 time → the moment it names (UTC)."""
+    return parse_time(text, now=now, flag="--since")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rejected = sub.add_parser("rejected", help="records the pipeline rejected, with reasons")
+    rejected_sub = rejected.add_subparsers(dest="rejected_command", metavar="COMMAND")
+    rejected_sub.required = True
+    listing = rejected_sub.add_parser(
+        "list",
+        help="list rejected records (newest first)",
+        description="List rejected records with the stage, field paths and reasons.",
+    )
+    listing.add_argument(
+        "--since", default="24h", help="how far back (15m, 2h, 7d or ISO time; default 24h)"
+    )
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--table", default="sdp-rejected", help="rejected-records table")
+    add_target_flags(listing)
+    add_json_flag(listing)
+    listing.set_defaults(func=cmd_rejected_list)
+
+    stats = sub.add_parser(
+        "stats",
+        help="aggregates: counts per type and minute, revenue, countries",
+        description="Read the aggregates the pipeline maintains.",
+    )
+    stats.add_argument("--since", default="15m", help="how far back (default 15m)")
+    stats.add_argument("--type", choices=RECORD_TYPES, help="only this record type")
+    stats.add_argument("--table", default="sdp-aggregates", help="aggregates table")
+    add_target_flags(stats)
+    add_json_flag(stats)
+    stats.set_defaults(func=cmd_stats)
+
+
+def rejected_since(ddb: Any, table: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    day = datetime.now(UTC).date()
+    while day >= since.date() and len(found) < limit:
+        pages = ddb.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"rejected#{day.isoformat()}"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                if item["rejected_at"]["S"] >= since.isoformat()[:19]:
+                    found.append(_rejection(item))
+        day -= timedelta(days=1)
+    found.sort(key=lambda r: r["rejected_at"], reverse=True)
+    return found[:limit]
+
+
+def _rejection(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rejected_at": item["rejected_at"]["S"],
+        "stage": item["stage"]["S"],
+        "record_id": item.get("record_id", {}).get("S"),
+        "errors": orjson.loads(item["errors"]["S"]),
+        "record": orjson.loads(item["record"]["S"])
+        if not item.get("truncated", {}).get("BOOL")
+        else "(truncated)",
+    }
+
+
+def cmd_rejected_list(args: argparse.Namespace) -> int:
+    since = parse_since(args.since)
+    ddb = client_for("dynamodb", resolve_endpoint(args))
+    rows = rejected_since(ddb, args.table, since, max(1, args.limit))
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        print(f"no rejected records since {since.isoformat(timespec='seconds')}")
+    for row in rows:
+        reasons = "; ".join(f"{e['path']}: {e['reason']}" for e in row["errors"])
+        print(f"{row['rejected_at']}  {row['stage']:<9} {row['record_id'] or '-':<34} {reasons}")
+    return 0
+
+
+def stats_since(ddb: Any, table: str, since: datetime, only: str | None) -> dict[str, Any]:
+    minute_from = since.strftime("%Y-%m-%dT%H:%M")
+    hour_from = since.strftime("%Y-%m-%dT%H")
+
+    def query(pk: str, start: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in ddb.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND sk >= :from",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":from": {"S": start}},
+        ):
+            items.extend(page["Items"])
+        return items
+
+    types = [only] if only else list(RECORD_TYPES)
+    per_type = {
+        t: {i["sk"]["S"]: int(i["n"]["N"]) for i in query(f"count#type#{t}", minute_from)}
+        for t in types
+    }
+    revenue: dict[str, Decimal] = {}
+    if only in (None, "Purchase"):
+        for currency in ("EUR", "USD", "GBP"):
+            total = sum(
+                (Decimal(i["amount"]["N"]) for i in query(f"revenue#{currency}", minute_from)),
+                Decimal(),
+            )
+            if total:
+                revenue[currency] = total
+    return {
+        "since": since.isoformat(timespec="seconds"),
+        "totals": {t: sum(v.values()) for t, v in per_type.items()},
+        "per_minute": per_type,
+        "revenue": {c: str(v) for c, v in revenue.items()},
+        "hour_from": hour_from,
+    }
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    since = parse_since(args.since)
+    ddb = client_for("dynamodb", resolve_endpoint(args))
+    result = stats_since(ddb, args.table, since, args.type)
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"since {result['since']}")
+    for record_type, total in result["totals"].items():
+        print(f"  {record_type:<10} {total:>10,}")
+        for minute, n in sorted(result["per_minute"][record_type].items())[-5:]:
+            print(f"      {minute}  {n:>8,}")
+    for currency, amount in result["revenue"].items():
+        print(f"  revenue {currency}  {amount}")
+    return 0

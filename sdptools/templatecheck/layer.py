@@ -1,0 +1,175 @@
+"""The shared layer's pinned requirements, derived from requirements.lock.
+
+The layer (``SharedLayer`` in infra/platform/template.yaml, built by
+infra/platform/layer/Makefile) carries bus, contracts and observability plus the
+third-party packages they and the service handlers import at run time. The packages are
+installed with ``--no-deps``, so the list below is the complete closure, less what the
+Lambda python3.11 runtime already ships (boto3, botocore and their dependencies).
+Versions and hashes are exactly those of requirements.lock, so the layer runs the code
+the tests ran.
+
+    python -m sdptools.templatecheck.layer              # rewrite the two requirements files
+    python -m sdptools.templatecheck.layer check-native DIR # every native file loads on Lambda
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCK = REPO_ROOT / "requirements.lock"
+LAYER_DIR = REPO_ROOT / "infra" / "platform" / "layer"
+LAYER_REQUIREMENTS = LAYER_DIR / "requirements.txt"
+LAYER_SOURCE_REQUIREMENTS = LAYER_DIR / "requirements-source.txt"
+
+# What the handlers import (directly or through bus/contracts/observability), by
+# distribution, with the extras that matter at run time.
+LAYER_ROOTS: dict[str, tuple[str, ...]] = {
+    "aws-lambda-powertools": ("tracer",),  # Logger, Metrics, Tracer (observability.setup)
+    "aws-xray-sdk": (),  # observability.threads: the trace context in pool threads
+    "geoip2fast": (),  # enrich: country from IP, offline dataset inside the wheel
+    "jsonschema-rs": (),  # contracts.validation
+    "orjson": (),  # bus, contracts.envelope
+    "pydantic": (),  # contracts.bindings (envelope metadata)
+    "ua-parser": ("regex",),  # enrich: user agents; `regex` brings the fast resolver
+}
+
+# The closure of LAYER_ROOTS less RUNTIME_PROVIDED (tests/templates/test_layer.py
+# recomputes it from the installed metadata and fails when this list is stale).
+LAYER_DISTRIBUTIONS: tuple[str, ...] = (
+    "annotated-types",
+    "aws-lambda-powertools",
+    "aws-xray-sdk",
+    "geoip2fast",
+    "jmespath",
+    "jsonschema-rs",
+    "orjson",
+    "pydantic",
+    "pydantic-core",
+    "typing-extensions",
+    "typing-inspection",
+    "ua-parser",
+    "ua-parser-builtins",
+    "ua-parser-rs",
+    "wrapt",
+)
+
+# Pure-Python distributions published only as source: the Makefile builds them on the
+# build host (the result is platform-independent; `check-native` proves no native code
+# came out of it). Everything else must be a binary wheel for the Lambda platform.
+SOURCE_ONLY: tuple[str, ...] = ("geoip2fast",)
+
+# Shipped by the Lambda python3.11 runtime (boto3 and its dependencies); aws-xray-sdk
+# depends on botocore, which the layer therefore leaves to the runtime.
+RUNTIME_PROVIDED: frozenset[str] = frozenset(
+    {"boto3", "botocore", "s3transfer", "python-dateutil", "six", "urllib3"}
+)
+
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$")
+
+HEADER = """\
+# Third-party packages of the shared Lambda layer (SharedLayer), installed by
+# infra/platform/layer/Makefile with --no-deps --require-hashes for python3.11 on x86_64,
+# {what}.
+# Generated from requirements.lock: python -m sdptools.templatecheck.layer
+"""
+_WHEELS = "binary wheels only (manylinux2014_x86_64 or pure Python)"
+_SOURCE = "pure-Python packages published only as source, built on the build host"
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_blocks(lock_text: str) -> dict[str, list[str]]:
+    """Each pinned distribution of a hash-locked requirements file: its `==` line and
+    its `--hash` lines, as written."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lock_text.splitlines():
+        match = _PIN.match(line)
+        if match:
+            current = blocks.setdefault(normalize(match.group(1)), [line])
+        elif current is not None and line.startswith("    --hash="):
+            current.append(line)
+        else:
+            current = None
+    return blocks
+
+
+def render(lock_text: str, *, source: bool = False) -> str:
+    """requirements.txt (wheels) or, with ``source``, requirements-source.txt."""
+    blocks = lock_blocks(lock_text)
+    missing = [name for name in LAYER_DISTRIBUTIONS if name not in blocks]
+    if missing:
+        raise ValueError(f"requirements.lock pins none of: {', '.join(missing)}")
+    names = [n for n in LAYER_DISTRIBUTIONS if (n in SOURCE_ONLY) == source]
+    lines = [HEADER.format(what=_SOURCE if source else _WHEELS).rstrip("\n")]
+    for name in names:
+        block = list(blocks[name])
+        block[-1] = block[-1].removesuffix(" \\")
+        lines.extend(block)
+    return "\n".join(lines) + "\n"
+
+
+# The layer's target, which every function that uses it shares. python3.11 runs on
+# Amazon Linux 2 (glibc 2.26). arm64 is not possible with the locked packages:
+# jsonschema-rs 0.61 publishes its aarch64 wheel for glibc >= 2.28 only (its x86_64 wheel
+# is manylinux2014), and it fails to load on Amazon Linux 2. Back to arm64 once that
+# wheel exists for manylinux2014 or the runtime moves to python3.12 (Amazon Linux 2023).
+LAMBDA_ARCHITECTURE = "x86_64"
+MAX_GLIBC = (2, 26)
+_ELF_MACHINES = {"x86_64": 62, "arm64": 183}
+_ELF_MAGIC = b"\x7fELF"
+_GLIBC_VERSION = re.compile(rb"GLIBC_(\d+)\.(\d+)")
+
+
+def unloadable_binaries(
+    directory: Path, architecture: str = LAMBDA_ARCHITECTURE, max_glibc: tuple[int, int] = MAX_GLIBC
+) -> list[str]:
+    """Native (ELF) files under ``directory`` the Lambda runtime could not load: built for
+    another machine, or needing a newer glibc than the runtime's. Relative paths."""
+    want = _ELF_MACHINES[architecture]
+    bad = []
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        with path.open("rb") as handle:
+            if handle.read(4) != _ELF_MAGIC:
+                continue
+            data = _ELF_MAGIC + handle.read()
+        machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
+        name = path.relative_to(directory).as_posix()
+        if machine != want:
+            bad.append(f"{name}: ELF machine {machine}, not {architecture}")
+            continue
+        needed = {(int(a), int(b)) for a, b in _GLIBC_VERSION.findall(data)}
+        if needed and max(needed) > max_glibc:
+            newest = ".".join(map(str, max(needed)))
+            limit = ".".join(map(str, max_glibc))
+            bad.append(f"{name}: needs glibc {newest}, the runtime has {limit}")
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["check-native"] and len(args) == 2:
+        bad = unloadable_binaries(Path(args[1]))
+        for line in bad:
+            print(f"layer: not loadable on Lambda: {line}", file=sys.stderr)
+        return 1 if bad else 0
+    if args:
+        print("usage: python -m sdptools.templatecheck.layer [check-native DIR]", file=sys.stderr)
+        return 2
+    lock = LOCK.read_text()
+    LAYER_REQUIREMENTS.write_text(render(lock))
+    LAYER_SOURCE_REQUIREMENTS.write_text(render(lock, source=True))
+    for path in (LAYER_REQUIREMENTS, LAYER_SOURCE_REQUIREMENTS):
+        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
