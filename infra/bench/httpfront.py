@@ -27,6 +27,7 @@ import orjson
 
 from infra.bench.common import Result, percentile
 from infra.localcloud.httpfront import (
+    API_GATEWAY_MAX_BODY,
     FrontSettings,
     HttpFront,
     Invoke,
@@ -89,10 +90,15 @@ class LegacyHttpFront:
         path, _, query = request.path.partition("?")
         function = self._routes().get((request.command, path))
         length = int(request.headers.get("content-length") or 0)
-        body = request.rfile.read(length)
         if function is None:
+            request.rfile.read(length)
             self._reply(request, 404, [], b'{"message":"Not Found"}')
             return
+        if length > API_GATEWAY_MAX_BODY:
+            self._reply(request, 413, [], b'{"message":"Request Entity Too Large"}')
+            request.close_connection = True
+            return
+        body = request.rfile.read(length)
         event = api_gateway_event(
             request.command,
             path,

@@ -47,7 +47,7 @@ import orjson
 
 from bus import tracecontext
 from infra.localcloud.runtime import Outcome
-from infra.localcloud.server import LOCAL_ACCOUNT
+from infra.localcloud.server import LOCAL_ACCOUNT, PortInUseError, ServerStartError
 
 log = logging.getLogger(__name__)
 
@@ -521,7 +521,10 @@ class HttpFront:
     def start(self) -> None:
         from hypercorn.config import Config
 
-        settings = self.settings = self.settings or FrontSettings.from_env()
+        try:
+            settings = self.settings = self.settings or FrontSettings.from_env()
+        except ValueError as exc:
+            raise ServerStartError(f"HTTP front settings: {exc}") from None
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -529,9 +532,12 @@ class HttpFront:
             sock.bind((self.host, self.port))
             # listening before the loop runs: an early client waits in the backlog
             sock.listen(settings.backlog)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise PortInUseError(
+                f"port {self.port} on {self.host} (the HTTP API) cannot be used: {exc.strerror}; "
+                "stop what holds it or pass --http-port"
+            ) from None
         self._sock = sock
         self.port = int(sock.getsockname()[1])
         config = Config()
@@ -545,7 +551,9 @@ class HttpFront:
         config.errorlog = logging.getLogger(f"{__name__}.server")
         config.include_server_header = False
         self._pool = ThreadPoolExecutor(settings.invoke_threads, thread_name_prefix="http-invoke")
+        served_before = self.requests  # a restarted front keeps counting
         self.app = FrontApp(self._invoke, self._routes, settings, self._pool)
+        self.app.requests = served_before
         self._ready.clear()
         self._thread = threading.Thread(
             target=self._run, args=(config,), daemon=True, name="http-front"
@@ -553,7 +561,7 @@ class HttpFront:
         self._thread.start()
         if not self._ready.wait(10) or self._error is not None:
             self.stop()
-            raise RuntimeError(f"the HTTP front did not start: {self._error!r}")
+            raise ServerStartError(f"the HTTP front did not start: {self._error!r}")
 
     def _run(self, config: Any) -> None:
         from hypercorn.asyncio import serve
