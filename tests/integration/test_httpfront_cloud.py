@@ -86,12 +86,18 @@ def test_200_simultaneous_batches_to_ingest_are_all_answered_within_seconds(
     ingest_cloud: LocalCloud,
 ) -> None:
     assert ingest_cloud.http is not None
+    # one request first: the function's first invocations (imports, reference data)
+    # are the runtime's cold start, not the front's doing
+    warm = JsonPoster(RetryPolicy(attempts=1)).post(
+        f"{ingest_cloud.http.url}/events", json.dumps(batch(1)).encode()
+    )
+    assert warm.status == 202
     bodies = [json.dumps(batch(5)).encode() for _ in range(200)]
     answers, elapsed = asyncio.run(_post_all_at_once(ingest_cloud.http.port, bodies))
     statuses = [status for status, _ in answers]
     assert statuses == [202] * 200, {s: statuses.count(s) for s in set(statuses)}
     assert sum(int(body["accepted"]) for _, body in answers) == 1000
-    assert elapsed < 15.0, f"200 batches took {elapsed:.1f} s"
+    assert elapsed < 10.0, f"200 batches took {elapsed:.1f} s"
 
 
 def test_idle_connections_are_closed_by_the_server_while_ingest_keeps_serving(
