@@ -391,7 +391,7 @@ class FrontApp:
         client = scope.get("client") or ("127.0.0.1", 0)
         server = scope.get("server") or ("127.0.0.1", 0)
         headers = [
-            *request.headers,
+            *[(k, v) for k, v in request.headers if k != "x-amzn-trace-id"],
             ("x-amzn-trace-id", f"Root={trace_id}"),
             ("x-forwarded-for", str(client[0])),
             ("x-forwarded-port", str(server[1])),
@@ -555,6 +555,7 @@ class HttpFront:
         self.app = FrontApp(self._invoke, self._routes, settings, self._pool)
         self.app.requests = served_before
         self._ready.clear()
+        self._error = None
         self._thread = threading.Thread(
             target=self._run, args=(config,), daemon=True, name="http-front"
         )

@@ -405,8 +405,10 @@ def test_a_retry_delivers_once_the_server_is_back(start_front: Start) -> None:
     fake = FakeFunction()
     timer = threading.Timer(0.8, lambda: start_front(fake, port=port))
     timer.start()
+    # enough attempts that the jittered waits (each 0..0.5 s) outlast the outage
+    patient = RetryPolicy(attempts=30, base_s=0.1, cap_s=0.5, connect_timeout_s=1.0)
     try:
-        result = JsonPoster(FAST).post(f"http://127.0.0.1:{port}/events", BATCH)
+        result = JsonPoster(patient).post(f"http://127.0.0.1:{port}/events", BATCH)
     finally:
         timer.join()
     assert result.status == 202

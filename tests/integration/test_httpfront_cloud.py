@@ -153,7 +153,8 @@ def test_publishing_retries_until_the_front_is_back(ingest_cloud: LocalCloud) ->
     restart.start()
     try:
         events = batch(30)
-        poster = JsonPoster(RetryPolicy(attempts=8, base_s=0.2, cap_s=1.0))
+        # enough attempts that the jittered waits (each 0..1 s) outlast the outage
+        poster = JsonPoster(RetryPolicy(attempts=30, base_s=0.2, cap_s=1.0))
         result = publish_to_http(events, url=url, batch=10, sign_for_aws=False, poster=poster)
     finally:
         restart.join()
