@@ -19,6 +19,9 @@ class Profile:
     ceiling_records: int = 20_000
     ceiling_baseline_records: int = 2_000
     rate_records: int = 2_000
+    http_clients: int = 200
+    http_requests_per_client: int = 10
+    http_timeout_s: float = 15.0
 
 
 QUICK = Profile(
@@ -29,6 +32,8 @@ QUICK = Profile(
     ceiling_records=1_000,
     ceiling_baseline_records=100,
     rate_records=200,
+    http_requests_per_client=1,
+    http_timeout_s=5.0,
 )
 
 
@@ -84,6 +89,15 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("http"):
+        from sdptools.bench.httpfront import bench_http_front
+
+        results += _guard(
+            "http_front",
+            lambda: bench_http_front(
+                profile.http_clients, profile.http_requests_per_client, profile.http_timeout_s
+            ),
+        )
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import urllib.error
-import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,13 @@ from sdptools.cli.common import (
     client_for,
     emit_json,
     resolve_endpoint,
+)
+from sdptools.cli.httpclient import (
+    IDEMPOTENCY_HEADER,
+    JsonPoster,
+    PostResult,
+    Unreachable,
+    default_poster,
 )
 
 DEFAULT_SOURCE = "app.cli"
@@ -108,29 +114,46 @@ def publish_to_bus(
 
 
 def publish_to_http(
-    events: list[dict[str, Any]], *, url: str, batch: int, sign_for_aws: bool
+    events: list[dict[str, Any]],
+    *,
+    url: str,
+    batch: int,
+    sign_for_aws: bool,
+    poster: JsonPoster | None = None,
 ) -> dict[str, Any]:
-    accepted, rejected, errors, requests = 0, 0, [], 0
+    """POST the events in batches; each batch is retried (same Idempotency-Key) on
+    5xx, 429 and dropped connections, as sdptools/cli/httpclient.py says."""
+    poster = poster or default_poster()
+    accepted, rejected, errors, requests, retries = 0, 0, [], 0, 0
     for start in range(0, len(events), batch):
         body = orjson.dumps(events[start : start + batch])
-        status, payload = post_json(url, body, sign_for_aws=sign_for_aws)
+        result = post(url, body, sign_for_aws=sign_for_aws, poster=poster)
         requests += 1
-        if status == 202:
-            accepted += int(payload.get("accepted", 0))
-            rejected += len(payload.get("rejected", []))
+        retries += result.attempts - 1
+        if result.status == 202:
+            accepted += int(result.payload.get("accepted", 0))
+            rejected += len(result.payload.get("rejected", []))
         else:
-            errors.append(f"events {start}..{start + batch - 1}: HTTP {status} {payload}")
+            errors.append(
+                f"events {start}..{start + batch - 1}: HTTP {result.status} {result.payload}"
+                f" (after {result.attempts} attempts)"
+            )
     return {
         "accepted": accepted,
         "rejected_at_ingest": rejected,
         "requests": requests,
+        "retries": retries,
         "failed_requests": len(errors),
         "errors": errors[:20],
     }
 
 
-def post_json(url: str, body: bytes, *, sign_for_aws: bool = False) -> tuple[int, dict[str, Any]]:
-    headers = {"content-type": "application/json"}
+def post(
+    url: str, body: bytes, *, sign_for_aws: bool = False, poster: JsonPoster | None = None
+) -> PostResult:
+    """One logical POST: one Idempotency-Key, retried by the poster."""
+    key = str(uuid.uuid4())
+    headers = {"content-type": "application/json", IDEMPOTENCY_HEADER: key}
     if sign_for_aws:  # the HTTP API requires IAM (SigV4) auth on AWS
         import boto3
         from botocore.auth import SigV4Auth
@@ -143,18 +166,15 @@ def post_json(url: str, body: bytes, *, sign_for_aws: bool = False) -> tuple[int
         aws_request = AWSRequest(method="POST", url=url, data=body, headers=headers)
         SigV4Auth(credentials, "execute-api", session.region_name).add_auth(aws_request)
         headers = dict(aws_request.headers)
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, orjson.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return exc.code, {"message": raw.decode(errors="replace")[:200]}
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach {url}: {exc.reason}") from exc
+        return (poster or default_poster()).post(url, body, headers, idempotency_key=key)
+    except Unreachable as exc:
+        raise CliError(str(exc)) from None
+
+
+def post_json(url: str, body: bytes, *, sign_for_aws: bool = False) -> tuple[int, dict[str, Any]]:
+    result = post(url, body, sign_for_aws=sign_for_aws)
+    return result.status, result.payload
 
 
 def _read_input(file: str) -> list[dict[str, Any]]:

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 
 from localcloud.cloud import LocalCloud
-from sdptools.cli.publish import bus_entries, post_json
+from sdptools.cli.common import CliError
+from sdptools.cli.httpclient import JsonPoster
+from sdptools.cli.publish import bus_entries, post
 from sdptools.cost.collect import cost_section, diff, units_snapshot
 from sdptools.demo.tap import BusTap, TapState
 from sdptools.demo.workload import Workload, generate
@@ -60,6 +62,7 @@ class Sender:
         self.options = options
         self.sent_at: dict[str, float] = {}
         self.http_requests = 0
+        self.http_retries = 0
         self.bus_calls = 0
         self.errors: list[str] = []
 
@@ -94,14 +97,22 @@ class Sender:
         url = f"{self.cloud.http.url}/events"
         size = self.batch_size()
         share = len(events) / max(1, len(self.workload.events))
+        # retries 5xx, 429 and dropped connections with the same Idempotency-Key
+        poster = JsonPoster()
         for start in range(0, len(events), size):
             self._pace(start, started, share)
             chunk = events[start : start + size]
             now = time.time()
-            status, body = post_json(url, orjson.dumps(chunk))
+            try:
+                result = post(url, orjson.dumps(chunk), poster=poster)
+            except CliError as exc:  # every attempt failed without an answer
+                self.http_requests += 1
+                self.errors.append(str(exc))
+                continue
             self.http_requests += 1
-            if status != 202:
-                self.errors.append(f"HTTP {status}: {body}")
+            self.http_retries += result.attempts - 1
+            if result.status != 202:
+                self.errors.append(f"HTTP {result.status}: {result.payload}")
                 continue
             for event in chunk:
                 self.sent_at.setdefault(event["id"], now)
@@ -340,6 +351,7 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
         },
         "transport": {
             "http_requests": sender.http_requests,
+            "http_retries": sender.http_retries,
             "bus_calls": sender.bus_calls,
             "pipeline_events": dict(state.events),
             "errors": sender.errors[:10],

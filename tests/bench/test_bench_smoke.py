@@ -29,6 +29,8 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
         "latency_p95_at_200_rps",
         "e2e_throughput",
         "peak_memory",
+        "http_front_rps",
+        "http_front_p99",
     } <= names
     assert {
         f"cold_start_{s}" for s in ("ingest", "validate", "enrich", "store", "aggregate")
