@@ -46,11 +46,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_app(*, metered: bool = True) -> Any:
-    """moto's server application, wrapped in the meter unless `metered` is false."""
+    """moto's server application behind the local Schemas API (localcloud/schemas),
+    wrapped in the meter unless `metered` is false."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    app = DomainDispatcherApplication(create_backend_app)
-    app.debug = True  # type: ignore[attr-defined]  # as moto's own server sets it
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app.debug = True  # type: ignore[attr-defined]  # as moto's own server sets it
+    # moto has no Schemas service: it is served in front of moto, and moto's
+    # CloudFormation gets the AWS::EventSchemas::* resource types that write into it
+    from localcloud.schemas.app import SchemasMiddleware
+    from localcloud.schemas.cloudformation import register_resource_types
+
+    register_resource_types()
+    app = SchemasMiddleware(moto_app)
     if not metered:
         return app
     from localcloud.meter.meter import Meter, MeterMiddleware

@@ -21,10 +21,8 @@ Template = dict[str, Any]
 
 # Resource types moto's CloudFormation cannot create (or creates and then breaks
 # describe_stack_resources on). The local cloud provides their function itself or
-# does not need it.
+# does not need it. (AWS::EventSchemas::* are deployed: localcloud/schemas/.)
 UNSUPPORTED_LOCALLY: dict[str, str] = {
-    "AWS::EventSchemas::Registry": "moto has no Schemas service; the registry is contracts/",
-    "AWS::EventSchemas::Schema": "moto has no Schemas service; the registry is contracts/",
     "AWS::SQS::QueuePolicy": "moto skips it and describe_stack_resources then fails",
     "AWS::ApiGatewayV2::Api": "the local cloud serves HTTP APIs itself",
     "AWS::ApiGatewayV2::Stage": "the local cloud serves HTTP APIs itself",

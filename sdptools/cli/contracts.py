@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sdptools.cli.common import CliError, add_json_flag, emit_json
+from sdptools.cli.common import CliError, add_json_flag, add_target_flags, emit_json
 
 if TYPE_CHECKING:
     from mypy_boto3_schemas import SchemasClient
@@ -82,9 +82,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_registry_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", required=True, metavar="NAME", help="registry name")
-    parser.add_argument("--endpoint-url", metavar="URL", help="schemas API endpoint")
-    parser.add_argument("--region", help="AWS region (default: from the environment)")
+    parser.add_argument(
+        "--registry",
+        metavar="NAME",
+        help="registry name (default: sdp-contracts, the platform stack's registry)",
+    )
+    add_target_flags(parser)
+    parser.add_argument(
+        "--region", help="AWS region with --aws (default: from your AWS configuration)"
+    )
+
+
+def _registry(args: argparse.Namespace) -> str:
+    if args.registry:
+        return str(args.registry)
+    from sdptools.contracts.cloudformation import REGISTRY_NAME
+
+    return REGISTRY_NAME
 
 
 def _load_catalog() -> Catalog:
@@ -193,13 +207,12 @@ def _publish(args: argparse.Namespace) -> int:
 
     catalog = _load_catalog()
     client = _schemas_client(args)
-    actions = _call_aws(
-        lambda: publish(client, args.registry, dry_run=args.dry_run, catalog=catalog)
-    )
+    registry = _registry(args)
+    actions = _call_aws(lambda: publish(client, registry, dry_run=args.dry_run, catalog=catalog))
     if args.json:
         emit_json(
             {
-                "registry": args.registry,
+                "registry": registry,
                 "dry_run": args.dry_run,
                 "actions": [
                     {"schema": a.schema, "version": a.version, "action": a.action} for a in actions
@@ -218,11 +231,12 @@ def _pull(args: argparse.Namespace) -> int:
     from sdptools.contracts.registry import pull
 
     client = _schemas_client(args)
-    pulled = _call_aws(lambda: pull(client, args.registry, args.out))
+    registry = _registry(args)
+    pulled = _call_aws(lambda: pull(client, registry, args.out))
     if args.json:
         emit_json(
             {
-                "registry": args.registry,
+                "registry": registry,
                 "out": str(args.out),
                 "schemas": [
                     {"schema": p.schema, "registry_version": p.registry_version, "module": p.module}
@@ -238,11 +252,19 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _schemas_client(args: argparse.Namespace) -> SchemasClient:
-    import boto3
+    """The running local cloud's Schemas API by default, AWS's with ``--aws``."""
+    from sdptools.cli.common import client_for, resolve_endpoint
 
-    return _call_aws(
-        lambda: boto3.client("schemas", endpoint_url=args.endpoint_url, region_name=args.region)
-    )
+    try:
+        endpoint = resolve_endpoint(args)
+    except CliError as exc:
+        raise CliError(f"{exc}; or pass --aws to use AWS's schema registry") from None
+    if endpoint is None:
+        import boto3
+
+        return _call_aws(lambda: boto3.client("schemas", region_name=args.region))
+    client: SchemasClient = client_for("schemas", endpoint)
+    return client
 
 
 def _call_aws(call: Callable[[], T]) -> T:

@@ -31,8 +31,8 @@ def registry_resources(catalog: Catalog | None = None) -> dict[str, Any]:
     """``AWS::EventSchemas::Registry`` plus one ``AWS::EventSchemas::Schema`` per
     contract holding its latest version (the registry keeps the history of updates).
 
-    Only these two types, so that an environment without a Schemas service (the local
-    cloud) can leave the whole block out without dangling references."""
+    Only these two types, so that an environment without a Schemas service can leave
+    the whole block out without dangling references (the local cloud deploys them)."""
     catalog = catalog or default_catalog()
     resources: dict[str, Any] = {
         REGISTRY_LOGICAL_ID: {

@@ -95,7 +95,7 @@ def test_an_archive_pattern_is_given_as_text() -> None:
 def test_unsupported_resources_and_what_points_at_them_are_dropped() -> None:
     cfn = {
         "Resources": {
-            "Registry": {"Type": "AWS::EventSchemas::Registry", "Properties": {}},
+            "Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}},
             "Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {}},
             "Layer": {"Type": "AWS::Lambda::LayerVersion", "Properties": {}},
             "LayerParam": {
@@ -105,7 +105,7 @@ def test_unsupported_resources_and_what_points_at_them_are_dropped() -> None:
             "Queue": {"Type": "AWS::SQS::Queue", "DependsOn": ["Policy"], "Properties": {}},
         },
         "Outputs": {
-            "RegistryName": {"Value": {"Fn::GetAtt": ["Registry", "RegistryName"]}},
+            "DashboardName": {"Value": {"Ref": "Dashboard"}},
             "Q": {"Value": {"Ref": "Queue"}},
         },
     }
@@ -113,6 +113,24 @@ def test_unsupported_resources_and_what_points_at_them_are_dropped() -> None:
     assert set(out["Resources"]) == {"Queue"}
     assert "DependsOn" not in out["Resources"]["Queue"]
     assert set(out["Outputs"]) == {"Q"}
+
+
+def test_the_contract_registry_is_deployed_locally() -> None:
+    """The platform's AWS::EventSchemas::* block goes through every CloudFormation
+    rewrite untouched: the local cloud serves the Schemas API and deploys it."""
+    from sdptools.contracts.cloudformation import registry_resources
+
+    block = registry_resources()
+    cfn = {
+        "Resources": block,
+        "Outputs": {"Registry": {"Value": {"Fn::GetAtt": ["ContractRegistry", "RegistryArn"]}}},
+    }
+    out = rewrites.apply(rewrites.CFN_REWRITES, cfn)
+    assert out["Resources"] == block
+    assert set(out["Outputs"]) == {"Registry"}
+    assert not {"AWS::EventSchemas::Registry", "AWS::EventSchemas::Schema"} & set(
+        rewrites.UNSUPPORTED_LOCALLY
+    )
 
 
 def test_rewrites_are_listed_in_one_place() -> None:
