@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.templatecheck.cli",
     "infra.ops.cli",
     "infra.cost.cli",
+    "sdptools.capacity.cli",
     "contracts.cli",
     "observability.cli",
 )

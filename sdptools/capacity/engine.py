@@ -45,8 +45,9 @@ DRAIN_TAIL_S = 1800  # simulate at most this long after the profile ends
 class Cohort:
     published: float  # second the records were published
     count: float
-    latency: float  # seconds accumulated so far
+    latency: float  # seconds accumulated so far (the cohort's mean)
     enqueued: float  # second they entered the current queue
+    variance: float = 0.0  # of the latency: each wait and invocation adds its spread
 
 
 @dataclass
@@ -150,8 +151,10 @@ class Simulator:
                 table.pending = None
             trigger = self.rules.value("dynamodb_autoscaling_trigger_s")
             recent = table.consumed[-int(trigger) :]
-            over = bool(recent) and len(recent) >= trigger and all(
-                c > ts.target_utilisation * table.capacity for c in recent
+            over = (
+                bool(recent)
+                and len(recent) >= trigger
+                and all(c > ts.target_utilisation * table.capacity for c in recent)
             )
             if over and table.pending is None:
                 wanted = min(ts.max_write_units, max(recent) / ts.target_utilisation)
@@ -162,17 +165,27 @@ class Simulator:
         window = int(self.rules.value("dynamodb_ondemand_peak_window_s"))
         if len(table.consumed) > window:
             table.older_peak = max(table.older_peak, table.consumed[-window - 1])
-        base = max(
-            self.rules.value("dynamodb_new_ondemand_write_units_per_s"), ts.warm_write_units
-        )
+        base = max(self.rules.value("dynamodb_new_ondemand_write_units_per_s"), ts.warm_write_units)
         doubled = self.rules.value("dynamodb_ondemand_peak_multiplier") * table.older_peak
         table.capacity = min(self.table_quota, max(base, doubled))
+
+    def records_per_message(self, stage: str) -> float:
+        """Records a message (or, for the HTTP front, a request) carries: as measured,
+        unless the settings cap records per event or the producer's request size."""
+        measured = self.work.stages[stage].records_per_message
+        if stage == "ingest":
+            producer = self.settings.producer_batch or self.rules.value(
+                "producer_records_per_request"
+            )
+            return producer if producer > 0 else measured
+        cap = self.settings.records_per_event
+        return min(measured, cap) if cap else measured
 
     def _per_env_rate(self, stage: str) -> tuple[float, float]:
         """(records/s one execution environment handles, records per full batch)."""
         sw = self.work.stages[stage]
         ss = self.settings.stages.get(stage)
-        batch = (ss.batch_size if ss else 1) * sw.records_per_message
+        batch = (ss.batch_size if ss else 1) * self.records_per_message(stage)
         duration = self.overhead_s + batch * sw.ms_per_record / 1000
         return batch / duration, batch
 
@@ -216,7 +229,7 @@ class Simulator:
                 if name == "store":
                     dead_store += extra["dead"]
                     for cohort in out:
-                        latencies.append((cohort.published, cohort.latency, cohort.count))
+                        latencies.extend(_spread(cohort))
                         stored_now += cohort.count
                 nxt = _next_stage(name)
                 if nxt is not None:
@@ -284,11 +297,12 @@ class Simulator:
             moved = cohort.count * fraction
             if moved > 0:
                 stages[stage].queue.append(
-                    Cohort(cohort.published, moved, cohort.latency + self.hop_s, t)
+                    Cohort(cohort.published, moved, cohort.latency + self.hop_s, t, cohort.variance)
                 )
             rest = cohort.count - moved
             if rest > 1e-9:
-                bus.append((stage, Cohort(cohort.published, rest, cohort.latency + 1.0, t)))
+                late = Cohort(cohort.published, rest, cohort.latency + 1.0, t, cohort.variance)
+                bus.append((stage, late))
 
     def _wanted(self, stage: StageState) -> float:
         """Execution environments this stage would use this second."""
@@ -307,7 +321,9 @@ class Simulator:
         need = math.ceil(depth / per_env)
         return float(min(stage.pollers, need, stage.envs + self.function_step))
 
-    def _allocate(self, stages: dict[str, StageState], wanted: dict[str, float]) -> dict[str, float]:
+    def _allocate(
+        self, stages: dict[str, StageState], wanted: dict[str, float]
+    ) -> dict[str, float]:
         total = sum(wanted.values())
         scale = min(1.0, self.account / total) if total else 1.0
         for name, want in wanted.items():
@@ -366,8 +382,10 @@ class Simulator:
         ss = self.settings.stages.get(stage.name)
         window = ss.window_s if ss else 0.0
         records_per_env = served / envs if envs else 0.0
-        used_batch = min(batch, max(self.work.stages[stage.name].records_per_message, records_per_env))
-        processing = self.overhead_s + used_batch * self.work.stages[stage.name].ms_per_record / 1000
+        used_batch = min(batch, max(self.records_per_message(stage.name), records_per_env))
+        processing = (
+            self.overhead_s + used_batch * self.work.stages[stage.name].ms_per_record / 1000
+        )
         utilisation = served / (envs * per_env) if envs else 0.0
         wait = window / 2 + utilisation * processing / 2
         out: list[Cohort] = []
@@ -376,7 +394,18 @@ class Simulator:
             head = stage.queue[0]
             take = min(head.count, remaining)
             queued = max(0.0, t - head.enqueued)
-            out.append(Cohort(head.published, take, head.latency + queued + wait + processing, t))
+            # a record waits somewhere in [0, 2 wait] and is stored somewhere in its
+            # invocation: uniform spreads, added as variances
+            spread = (2 * wait) ** 2 / 12 + (processing - self.overhead_s) ** 2 / 12
+            out.append(
+                Cohort(
+                    head.published,
+                    take,
+                    head.latency + queued + wait + processing,
+                    t,
+                    head.variance + spread,
+                )
+            )
             head.count -= take
             remaining -= take
             if head.count <= 1e-9:
@@ -386,6 +415,19 @@ class Simulator:
             for cohort in out:
                 cohort.count *= share
         return out, extra
+
+
+# the latency of a cohort as ten equally weighted points of a normal distribution with
+# its mean and variance (the deciles' midpoints), never below the invocation overheads
+_Z = (-1.645, -1.036, -0.674, -0.385, -0.126, 0.126, 0.385, 0.674, 1.036, 1.645)
+
+
+def _spread(cohort: Cohort) -> list[tuple[float, float, float]]:
+    sd = math.sqrt(cohort.variance)
+    floor = cohort.latency / 4
+    return [
+        (cohort.published, max(floor, cohort.latency + z * sd), cohort.count / len(_Z)) for z in _Z
+    ]
 
 
 def _next_stage(name: str) -> str | None:

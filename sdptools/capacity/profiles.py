@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ def _numbers(text: str, flag: str, count: tuple[int, int], usage: str) -> list[f
         values = [float(p) for p in parts]
     except ValueError:
         raise ProfileError(f"{flag} {text!r}: expected numbers, {usage}") from None
-    if any(v < 0 or v != v or v == float("inf") for v in values):
+    if any(v < 0 or not math.isfinite(v) for v in values):
         raise ProfileError(f"{flag} {text!r}: values must be finite and not negative")
     return values
 
@@ -93,6 +94,27 @@ def steady(text: str) -> Profile:
 _SPLIT = re.compile(r"[,\s;]+")
 
 
+def _row(path: Path, number: int, raw: str, *, first: bool) -> tuple[int, float] | None:
+    """One (second, rate) row; None for a blank line, a comment or a header."""
+    line = raw.split("#", 1)[0].strip()
+    if not line:
+        return None
+    fields = [f for f in _SPLIT.split(line) if f]
+    try:
+        second, rate = float(fields[0]), float(fields[1])
+    except (IndexError, ValueError):
+        if first and number == 1 and not any(c.isdigit() for c in fields[0]):
+            return None  # a header line
+        raise ProfileError(
+            f"{path}:{number}: expected 'second,rate' (two numbers), got {raw.strip()!r}"
+        ) from None
+    if len(fields) > 2:
+        raise ProfileError(f"{path}:{number}: expected two columns, got {len(fields)}")
+    if second < 0 or second != int(second) or rate < 0 or not math.isfinite(rate):
+        raise ProfileError(f"{path}:{number}: second must be a whole number >= 0 and rate >= 0")
+    return int(second), rate
+
+
 def from_file(path: Path) -> Profile:
     try:
         text = path.read_text()
@@ -100,27 +122,12 @@ def from_file(path: Path) -> Profile:
         raise ProfileError(f"profile file {path}: {exc.strerror or exc}") from None
     points: list[tuple[int, float]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        point = _row(path, number, raw, first=not points)
+        if point is None:
             continue
-        fields = [f for f in _SPLIT.split(line) if f]
-        try:
-            second, rate = float(fields[0]), float(fields[1])
-        except (IndexError, ValueError):
-            if not points and number == 1 and not any(c.isdigit() for c in fields[0]):
-                continue  # a header line
-            raise ProfileError(
-                f"{path}:{number}: expected 'second,rate' (two numbers), got {raw.strip()!r}"
-            ) from None
-        if len(fields) > 2:
-            raise ProfileError(f"{path}:{number}: expected two columns, got {len(fields)}")
-        if second < 0 or second != int(second) or rate < 0 or rate != rate:
-            raise ProfileError(
-                f"{path}:{number}: second must be a whole number >= 0 and rate >= 0"
-            )
-        if points and int(second) <= points[-1][0]:
-            raise ProfileError(f"{path}:{number}: seconds must increase ({int(second)})")
-        points.append((int(second), rate))
+        if points and point[0] <= points[-1][0]:
+            raise ProfileError(f"{path}:{number}: seconds must increase ({point[0]})")
+        points.append(point)
     if not points:
         raise ProfileError(f"{path}: no (second, rate) rows")
     end = points[-1][0] + 1
@@ -131,8 +138,6 @@ def from_file(path: Path) -> Profile:
         for i in range(second, nxt[0]):
             rates[i] = rate
     last = points[-1][1]
-    steady_from = next(
-        (s for s, r in reversed(points) if r != last), points[0][0] - 1
-    )
+    steady_from = next((s for s, r in reversed(points) if r != last), points[0][0] - 1)
     following = [s for s, _ in points if s > steady_from]
     return Profile(f"file {path.name}", tuple(rates), following[0] if following else 0)

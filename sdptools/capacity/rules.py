@@ -71,7 +71,13 @@ class Rules:
 
     def cited(self) -> list[dict[str, Any]]:
         return [
-            {"key": r.key, "value": r.value, "unit": r.unit, "source": r.source,
-             "assumed": r.assumed, "note": r.note}
+            {
+                "key": r.key,
+                "value": r.value,
+                "unit": r.unit,
+                "source": r.source,
+                "assumed": r.assumed,
+                "note": r.note,
+            }
             for r in self.rules.values()
         ]

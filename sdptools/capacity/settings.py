@@ -42,6 +42,8 @@ class Settings:
     name: str
     stages: dict[str, StageSettings]
     tables: dict[str, TableSettings] = field(default_factory=dict)
+    records_per_event: int | None = None  # MaxRecordsPerEvent (None: as measured)
+    producer_batch: int | None = None  # records per POST /events (None: as measured)
     table_quota_write_units: float | None = None  # raised table-level quota (None: default)
     account_concurrency: float | None = None  # raised account concurrency (None: default)
 
@@ -133,7 +135,9 @@ def stack_parameters(settings: Settings) -> dict[str, dict[str, str]]:
     platform: dict[str, str] = {}
     for table, prefix in TABLE_PARAMS.items():
         t = settings.table(table)
-        platform[f"{prefix}CapacityMode"] = "provisioned" if t.mode == "provisioned" else "on-demand"
+        platform[f"{prefix}CapacityMode"] = (
+            "provisioned" if t.mode == "provisioned" else "on-demand"
+        )
         platform[f"{prefix}WarmWriteUnits"] = str(int(t.warm_write_units))
         if t.mode == "provisioned":
             platform[f"{prefix}MinWriteUnits"] = str(int(t.min_write_units))
@@ -146,4 +150,6 @@ def stack_parameters(settings: Settings) -> dict[str, dict[str, str]]:
             "BatchingWindowSeconds": str(int(s.window_s)),
             "MaximumConcurrency": str(s.max_concurrency or 1000),
         }
+        if settings.records_per_event:
+            out[f"sdp-{stage}"]["MaxRecordsPerEvent"] = str(settings.records_per_event)
     return out

@@ -128,8 +128,10 @@ def work_from_report(report: Mapping[str, Any], source: str) -> Work:
         handled = reach[stage] * published
         if not billed:
             raise WorkError(f"{source}: no Lambda milliseconds measured for {stage}")
-        messages = float(deliveries.get(queue, 0)) if queue else float(
-            (units.get("http_api") or {}).get("requests", 0)
+        messages = (
+            float(deliveries.get(queue, 0))
+            if queue
+            else float((units.get("http_api") or {}).get("requests", 0))
         )
         stages[stage] = StageWork(
             records=round(reach[stage], 6),
