@@ -84,6 +84,11 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("capacity"):
+        from infra.bench.capacity import bench_capacity_agreement
+
+        quick = profile.records < 1000  # the smoke profile
+        results += _guard("capacity_agreement", lambda: bench_capacity_agreement(quick))
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -96,6 +96,8 @@ from typing import Any
 
 import orjson
 
+from infra.localcloud import throughput
+
 _APPLIED = False
 
 
@@ -830,4 +832,5 @@ def apply() -> None:
     core_parse.json = _Orjson(core_parse.json)  # type: ignore[assignment]
     core_serialize.json = _Orjson(core_serialize.json)  # type: ignore[assignment]
     _apply_condition_cache()
+    throughput.apply()  # tables' throughput emulation, when SDP_THROUGHPUT asks for it
     _APPLIED = True
