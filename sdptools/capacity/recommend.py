@@ -23,8 +23,14 @@ from typing import Any
 from sdptools.capacity.engine import Simulator
 from sdptools.capacity.profiles import Profile
 from sdptools.capacity.rules import Rules
-from sdptools.capacity.settings import QUEUED_STAGES, Settings, StageSettings, TableSettings
-from sdptools.capacity.work import TABLE_STAGE, Work
+from sdptools.capacity.settings import (
+    QUEUED_STAGES,
+    TABLE_PARAMS,
+    Settings,
+    StageSettings,
+    TableSettings,
+)
+from sdptools.capacity.work import Work
 
 HEADROOM = 1.5
 TARGET_UTILISATION = 0.8
@@ -118,8 +124,8 @@ def _candidate(  # noqa: PLR0917 - one candidate of `recommend`, its arguments p
         / (prices["dynamodb_on_demand_write_request_units_per_million"] / 1e6)
     )
     for name, tw in work.tables.items():
-        if TABLE_STAGE.get(name) not in ("store", "aggregate") or not tw.wru:
-            continue
+        if name not in TABLE_PARAMS or not tw.wru:
+            continue  # the templates size these two; the rejected table stays on-demand
         peak_units = peak * tw.wru
         if busy * TARGET_UTILISATION >= break_even:
             capacity = math.ceil(peak_units / TARGET_UTILISATION)
