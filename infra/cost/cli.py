@@ -70,7 +70,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     units, records = read_units(path)
     report = cost_report(units, records)
     projection = project(report["units_per_record"], args.rate) if args.rate else None
-    modes = capacity_modes(path, args.rate) if args.rate else None
+    modes = capacity_modes(report["units_per_record"], args.rate) if args.rate else None
     if args.json:
         emit_json({"report": str(path), **report, "projection": projection, "capacity": modes})
         return 0
@@ -85,17 +85,18 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
-def capacity_modes(path: Path, rate: float) -> dict[str, Any]:
+def capacity_modes(units_per_record: dict[str, Any], rate: float) -> dict[str, Any]:
     """The DynamoDB tables on-demand or provisioned at `rate`: the cheaper, and the
     utilisation where provisioned starts to pay (sdptools.capacity.analysis)."""
     from infra.cost.report import load_prices
     from sdptools.capacity.analysis import sustained_cost
-    from sdptools.capacity.work import WorkError, load_work
+    from sdptools.capacity.work import TableWork, Work
 
-    try:
-        work = load_work(path)
-    except WorkError as exc:
-        raise CliError(str(exc)) from None
+    tables = {
+        name: TableWork(wru=float(t.get("wru", 0.0)), rru=float(t.get("rru", 0.0)), hot_wru=0.0)
+        for name, t in (units_per_record.get("dynamodb_tables") or {}).items()
+    }
+    work = Work("report", 0, {}, tables, 0.0, 0.0, 0.0, dict(units_per_record))
     return sustained_cost(work, rate, load_prices())
 
 
