@@ -198,3 +198,16 @@ def test_break_even_of_capacity_modes(work: Work) -> None:
     assert cost["break_even_utilisation"] == pytest.approx(0.00065 / 3600 / 0.625e-6, rel=1e-3)
     low = sustained_cost(work, 100000, prices, target_utilisation=0.2)
     assert low["cheaper"] == "on-demand"
+
+
+def test_recommended_stack_parameters_exist_in_the_templates(work: Work, rules: Rules) -> None:
+    from samtranslator.yaml_helper import yaml_parse
+
+    settings, _ = recommend(
+        work, rules, profiles.ramp("0:100000:60"), defaults(ROOT), load_prices()
+    )
+    for stack, params in stack_parameters(settings).items():
+        name = stack.removeprefix("sdp-")
+        path = ROOT / ("infra/platform" if name == "platform" else f"services/{name}")
+        declared = yaml_parse((path / "template.yaml").read_text())["Parameters"]
+        assert set(params) <= set(declared), (stack, set(params) - set(declared))
