@@ -131,6 +131,7 @@ class Simulator:
         waits = [min(2.0, 0.05 * 2**a) / 2 for a in range(1, attempts)]
         self.attempts_per_s = attempts / max(0.5, sum(waits))
         self.attempts = attempts * int(r.value("saga_attempts"))
+        self.requests_in_flight = r.value("store_requests_in_flight")
 
     # -- capacity ---------------------------------------------------------------------
     def _table_state(self, name: str) -> TableState:
@@ -369,7 +370,10 @@ class Simulator:
                 table.consumed.append(consumed)
                 table.peak_consumed = max(table.peak_consumed, consumed)
                 if able > served:
-                    units = (able - served) * per_record * self.attempts_per_s
+                    # refused units: what the stage asks beyond the table, at most what
+                    # its environments' requests in flight ask per retry cycle
+                    in_flight = envs * self.requests_in_flight * 25 * per_record
+                    units = min((able - served) * per_record, in_flight) * self.attempts_per_s
                     throttled[table.name] = throttled.get(table.name, 0.0) + units
                     table.throttled_units += units
                     table.throttled_seconds += 1
