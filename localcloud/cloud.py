@@ -102,6 +102,10 @@ class LocalCloud:
     extra_env: dict[str, str] = field(default_factory=dict)
     http_port: int | None = 8080  # None: no HTTP front; 0: any free port
     function_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # emulation, off by default: concurrency limits per function, and the moto server's
+    # extra environment (SDP_THROUGHPUT: tables' throughput, localcloud/throughput.py)
+    function_limits: dict[str, int] = field(default_factory=dict)
+    server_env: dict[str, str] = field(default_factory=dict)
     # This process's garbage collection tuned for serving (gcpolicy; SDP_GC_TUNE=0 keeps
     # the defaults, here and in the moto server): for the processes that exist to run
     # the cloud (`sdp local up`, `sdp demo`, `sdp bench`), not a test run.
@@ -109,7 +113,9 @@ class LocalCloud:
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
-        self.server = MotoServer(port=self.port, log_path=self.state_dir / "logs" / "moto.log")
+        self.server = MotoServer(
+            port=self.port, log_path=self.state_dir / "logs" / "moto.log", env=self.server_env
+        )
         self.deployed: dict[str, DeployedStack] = {}
         self.runtime: LambdaRuntime | None = None
         self._control: ThreadingHTTPServer | None = None
@@ -166,6 +172,7 @@ class LocalCloud:
                 concurrency_overrides=self.concurrency_overrides,
                 extra_env=extra_env,
                 function_env=self.function_env,
+                function_limits=self.function_limits,
             )
             self.runtime.hooks.append(self._trace_invocation)
             self.runtime.hooks.append(LambdaMeter())

@@ -124,6 +124,7 @@ class FunctionStats:
     errors: int = 0
     timeouts: int = 0
     crashes: int = 0
+    throttles: int = 0  # invocations that waited for the function's concurrency limit
     records: int = 0
     durations_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
     last_error: str | None = None
@@ -144,6 +145,7 @@ class FunctionStats:
             "errors": self.errors,
             "timeouts": self.timeouts,
             "crashes": self.crashes,
+            "throttles": self.throttles,
             "records": self.records,
             "duration_ms_p50": p(0.5) if durations else None,
             "duration_ms_p95": p(0.95) if durations else None,
@@ -431,8 +433,12 @@ class Poller(threading.Thread):
         stats: FunctionStats,
         region: str,
         on_invoke: InvocationHook | None = None,
+        limit: threading.Semaphore | None = None,
     ) -> None:
         super().__init__(name=f"poller-{config.name}", daemon=True)
+        # the function's concurrency limit, shared by all its pollers: an invocation
+        # over it waits (counted as a throttle), as an event source mapping backs off
+        self._limit = limit
         self.mapping = mapping
         self.config = config
         self._sqs = sqs
@@ -524,6 +530,10 @@ class Poller(threading.Thread):
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         assert self.worker is not None
         event = sqs_event(messages, self.mapping.queue_arn, self._region)
+        if self._limit is not None and not self._limit.acquire(blocking=False):
+            with self._stats.lock:
+                self._stats.throttles += 1
+            self._limit.acquire()
         self.busy = True
         try:
             outcome, invocation = run_invocation(
@@ -531,6 +541,8 @@ class Poller(threading.Thread):
             )
         finally:
             self.busy = False
+            if self._limit is not None:
+                self._limit.release()
         ids = [msg["MessageId"] for msg in messages]
         failed = failed_message_ids(outcome, ids, self.mapping.report_batch_item_failures)
         record_outcome(self._stats, outcome, len(messages), self.config.name)
@@ -566,8 +578,11 @@ class InvokePool:
         stats: FunctionStats,
         size: int,
         notify: InvocationHook,
+        *,
+        limit: threading.Semaphore | None = None,
     ) -> None:
         self.config = config
+        self._limit = limit
         self._make_worker = make_worker
         self._stats = stats
         self._notify = notify
@@ -603,6 +618,19 @@ class InvokePool:
     def invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
         if self._stopped:
             return Outcome("error", error=f"{self.config.name} is being redeployed")
+        # over the function's concurrency limit a synchronous invocation is refused
+        # https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+        if self._limit is not None and not self._limit.acquire(blocking=False):
+            with self._stats.lock:
+                self._stats.throttles += 1
+            return Outcome("error", error="TooManyRequestsException: Rate Exceeded.")
+        try:
+            return self._invoke(event, trace_header)
+        finally:
+            if self._limit is not None:
+                self._limit.release()
+
+    def _invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
         try:
             worker = self._idle.get(timeout=self.config.timeout_s)
         except queue.Empty:
@@ -641,8 +669,14 @@ class LambdaRuntime:
         concurrency_overrides: dict[str, int] | None = None,
         extra_env: dict[str, str] | None = None,
         function_env: dict[str, dict[str, str]] | None = None,
+        function_limits: dict[str, int] | None = None,
     ) -> None:
         self._lambda = lambda_client
+        # emulated concurrency limits per function (off unless given), as on AWS a
+        # function's reserved concurrency caps its invocations across every source
+        self._limits = {
+            name: threading.BoundedSemaphore(n) for name, n in (function_limits or {}).items()
+        }
         self._sqs_factory = sqs_factory
         self._endpoint = endpoint
         self._region = region
@@ -717,7 +751,12 @@ class LambdaRuntime:
             if not mappings:  # invoked synchronously (the HTTP front), from a pool
                 slots = self._overrides.get(config.name, self._concurrency)
                 pool = InvokePool(
-                    config, self._worker_factory(config), stats, max(1, slots), self._notify
+                    config,
+                    self._worker_factory(config),
+                    stats,
+                    max(1, slots),
+                    self._notify,
+                    limit=self._limits.get(config.name),
                 )
                 with self._lock:
                     self._pools[config.name] = pool
@@ -752,6 +791,7 @@ class LambdaRuntime:
             stats=stats,
             region=self._region,
             on_invoke=self._notify,
+            limit=self._limits.get(config.name),
         )
 
     def _notify(self, invocation: Invocation) -> None:

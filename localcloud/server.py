@@ -54,6 +54,7 @@ class MotoServer:
     host: str = "127.0.0.1"
     log_path: Path | None = None
     startup_timeout: float = 30.0
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -77,6 +78,7 @@ class MotoServer:
             # own port (it calls back into itself for the SQS / EventBridge tasks).
             "MOTO_PORT": str(self.port),
             "AWS_DEFAULT_REGION": LOCAL_REGION,
+            **self.env,
         }
         # one thread per request: glibc would give threads arenas of their own, which
         # keep freed memory (~10% of the server's resident memory after a demo run)

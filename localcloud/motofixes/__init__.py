@@ -32,8 +32,10 @@ def apply() -> None:
     global _APPLIED  # noqa: PLW0603 - patches are process-wide by nature
     if _APPLIED:
         return
+    from localcloud import throughput
     from localcloud.motofixes import core, dynamodb, events, sqs, stepfunctions
 
     for module in (dynamodb, stepfunctions, events, sqs, core):
         module.apply()
+    throughput.apply()  # tables' throughput emulation, when SDP_THROUGHPUT asks for it
     _APPLIED = True

@@ -98,6 +98,11 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
                 profile.http_clients, profile.http_requests_per_client, profile.http_timeout_s
             ),
         )
+    if wanted("capacity"):
+        from sdptools.bench.capacity import bench_capacity_agreement
+
+        quick = profile.records < 1000  # the smoke profile
+        results += _guard("capacity_agreement", lambda: bench_capacity_agreement(quick))
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -70,8 +70,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     units, records = read_units(path)
     report = cost_report(units, records)
     projection = project(report["units_per_record"], args.rate) if args.rate else None
+    modes = capacity_modes(report["units_per_record"], args.rate) if args.rate else None
     if args.json:
-        emit_json({"report": str(path), **report, "projection": projection})
+        emit_json({"report": str(path), **report, "projection": projection, "capacity": modes})
         return 0
     print(format_report(report, source=str(path)))
     if not units.get("lambda_metered", True):
@@ -79,4 +80,36 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if projection is not None:
         print()
         print(format_projection(projection))
+    if modes is not None:
+        print(format_modes(modes))
     return 0
+
+
+def capacity_modes(units_per_record: dict[str, Any], rate: float) -> dict[str, Any]:
+    """The DynamoDB tables on-demand or provisioned at `rate`: the cheaper, and the
+    utilisation where provisioned starts to pay (sdptools.capacity.analysis)."""
+    from sdptools.cost.report import load_prices
+    from sdptools.capacity.analysis import sustained_cost
+    from sdptools.capacity.work import TableWork, Work
+
+    tables = {
+        name: TableWork(wru=float(t.get("wru", 0.0)), rru=float(t.get("rru", 0.0)), hot_wru=0.0)
+        for name, t in (units_per_record.get("dynamodb_tables") or {}).items()
+    }
+    work = Work("report", 0, {}, tables, 0.0, 0.0, 0.0, dict(units_per_record))
+    return sustained_cost(work, rate, load_prices())
+
+
+def format_modes(modes: dict[str, Any]) -> str:
+    share = modes["break_even_utilisation"]
+    return (
+        f"Capacity mode of the tables at {modes['rate']:,.0f} records/s"
+        f" ({modes['wru_per_record']} write units per record):\n"
+        f"  on-demand ${modes['usd_per_million_on_demand']:.4f}/M "
+        f"(${modes['usd_per_month_on_demand']:,.0f} a month); provisioned with auto scaling "
+        f"at {modes['target_utilisation']:.0%} ${modes['usd_per_million_provisioned']:.4f}/M "
+        f"(${modes['usd_per_month_provisioned']:,.0f} a month): {modes['cheaper']} is cheaper\n"
+        f"  break-even: provisioned pays while the tables' average consumed/provisioned stays "
+        f"above {share:.1%} (capacity provisioned for R records/s pays while the average "
+        f"rate stays above {share:.3f} R); deploy it with `sdp capacity --recommend`"
+    )

@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sdptools.cli.lint",
     "sdptools.cli.dlq",
     "sdptools.cli.cost",
+    "sdptools.cli.capacity",
     "sdptools.cli.contracts",
     "sdptools.cli.trace",
 )

@@ -1,0 +1,442 @@
+"""The per-second simulation of the deployed pipeline under a traffic profile.
+
+Records flow as fluid cohorts (publish time, count, latency so far) through the stages
+ingest (HTTP front, synchronous) -> validate -> enrich -> store -> aggregate, each fed by
+an SQS queue from the bus. Each second, for each stage:
+
+1. what the bus delivers joins the queue (EventBridge's PutEvents and target-invocation
+   quotas delay deliveries past them: throttled invocations are retried, not dropped);
+2. the stage's concurrency is what the rules allow: the event source mapping's pollers
+   (5 to start, +300 a minute, at most 1,000 batches, at most ``MaximumConcurrency``),
+   the function's scaling rate (+1,000 environments per 10 s) and the account's
+   concurrency, shared by every function in proportion to what each asks for;
+3. an execution environment takes ``batch`` records per invocation and spends the
+   measured milliseconds per record plus an invocation overhead on them;
+4. the store and the aggregate are also bounded by their table: on-demand, the warm
+   throughput (4,000 WRU/s for a new table, or the pre-warmed value) and twice the peak
+   of 30 minutes before, up to the table-level quota; provisioned, the capacity auto
+   scaling has set (target tracking: 2 minutes over target, then an update that takes
+   minutes); and every mode by 1,000 WCU/s on its hottest item.
+
+Records a table refuses stay with the invocation, which retries them (the store's
+adapters: 8 attempts) and then hands them to the retry saga (4 attempts, then the DLQ):
+a refused request is a throttle, a record that is refused on every attempt is
+dead-lettered. Nothing is dropped: every record offered is stored, dead-lettered or
+still queued when the run ends (``lost`` counts any difference, and is 0 by
+construction of these rules; it is reported so that a rule that did drop would show).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdptools.capacity.profiles import Profile
+from sdptools.capacity.rules import Rules
+from sdptools.capacity.settings import QUEUED_STAGES, Settings, TableSettings
+from sdptools.capacity.work import STAGE_ORDER, TABLE_STAGE, Work
+
+DRAIN_TAIL_S = 1800  # simulate at most this long after the profile ends
+
+
+@dataclass
+class Cohort:
+    published: float  # second the records were published
+    count: float
+    latency: float  # seconds accumulated so far (the cohort's mean)
+    enqueued: float  # second they entered the current queue
+    variance: float = 0.0  # of the latency: each wait and invocation adds its spread
+
+
+@dataclass
+class TableState:
+    name: str
+    settings: TableSettings
+    capacity: float  # write units/s it serves now
+    consumed: list[float] = field(default_factory=list)
+    over_target_since: float | None = None
+    pending: tuple[float, float] | None = None  # (time it applies, new capacity)
+    throttled_units: float = 0.0
+    throttled_seconds: int = 0
+    peak_consumed: float = 0.0
+    older_peak: float = 0.0  # the peak consumed before the on-demand window
+
+
+@dataclass
+class StageState:
+    name: str
+    queue: deque[Cohort] = field(default_factory=deque)
+    pollers: float = 0.0
+    envs: float = 0.0
+    served: float = 0.0
+
+    def depth(self) -> float:
+        return sum(c.count for c in self.queue)
+
+
+@dataclass
+class Second:
+    t: int
+    offered: float
+    stored: float
+    queues: dict[str, float]
+    concurrency: dict[str, float]
+    table_capacity: dict[str, float]
+    throttled_units: dict[str, float]
+    retried: float
+    dead_lettered: float
+
+
+@dataclass
+class Result:
+    profile: str
+    settings: str
+    seconds: list[Second]
+    latencies: list[tuple[float, float, float]]  # (published second, latency s, records)
+    offered: float
+    stored: float
+    dead_lettered: float
+    backlog_end: float
+    steady_from: int
+    profile_seconds: int
+    tables: dict[str, TableState]
+    dead_lettered_counters: float = 0.0  # the aggregate's: records stored, not counted
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> float:
+        return max(0.0, self.offered - self.stored - self.dead_lettered - self.backlog_end)
+
+
+class Simulator:
+    def __init__(self, work: Work, settings: Settings, rules: Rules) -> None:
+        self.work = work
+        self.settings = settings
+        self.rules = rules
+        r = rules
+        self.hop_s = r.value("eventbridge_hop_ms") / 1000
+        self.overhead_s = r.value("invocation_overhead_ms") / 1000
+        self.poller_step = r.value("lambda_sqs_poller_scaling_per_minute") / 60
+        self.function_step = r.value("lambda_function_scaling_per_10s") / 10
+        self.account = settings.account_concurrency or r.value("lambda_account_concurrency")
+        self.table_quota = settings.table_quota_write_units or r.value(
+            "dynamodb_table_write_units_per_s"
+        )
+        self.partition_limit = r.value("dynamodb_partition_write_units_per_s")
+        # attempts a throttled request makes per second: the store's backoff schedule
+        # (full jitter, 50 ms doubling, capped at 2 s) averages this many
+        attempts = int(r.value("store_write_attempts"))
+        waits = [min(2.0, 0.05 * 2**a) / 2 for a in range(1, attempts)]
+        self.attempts_per_s = attempts / max(0.5, sum(waits))
+        self.attempts = attempts * int(r.value("saga_attempts"))
+        self.requests_in_flight = r.value("store_requests_in_flight")
+
+    # -- capacity ---------------------------------------------------------------------
+    def _table_state(self, name: str) -> TableState:
+        ts = self.settings.table(name)
+        if ts.mode == "provisioned":
+            capacity = max(1.0, ts.min_write_units)
+        else:
+            capacity = max(
+                self.rules.value("dynamodb_new_ondemand_write_units_per_s"), ts.warm_write_units
+            )
+        return TableState(name, ts, min(capacity, self.table_quota))
+
+    def _update_table(self, table: TableState, t: int) -> None:
+        ts = table.settings
+        if ts.mode == "provisioned":
+            if table.pending and t >= table.pending[0]:
+                table.capacity = min(self.table_quota, max(table.capacity, table.pending[1]))
+                table.pending = None
+            trigger = self.rules.value("dynamodb_autoscaling_trigger_s")
+            recent = table.consumed[-int(trigger) :]
+            over = (
+                bool(recent)
+                and len(recent) >= trigger
+                and all(c > ts.target_utilisation * table.capacity for c in recent)
+            )
+            if over and table.pending is None:
+                wanted = min(ts.max_write_units, max(recent) / ts.target_utilisation)
+                if wanted > table.capacity:
+                    delay = self.rules.value("dynamodb_autoscaling_update_s")
+                    table.pending = (t + delay, wanted)
+            return
+        window = int(self.rules.value("dynamodb_ondemand_peak_window_s"))
+        if len(table.consumed) > window:
+            table.older_peak = max(table.older_peak, table.consumed[-window - 1])
+        base = max(self.rules.value("dynamodb_new_ondemand_write_units_per_s"), ts.warm_write_units)
+        doubled = self.rules.value("dynamodb_ondemand_peak_multiplier") * table.older_peak
+        table.capacity = min(self.table_quota, max(base, doubled))
+
+    def records_per_message(self, stage: str) -> float:
+        """Records a message (or, for the HTTP front, a request) carries: as measured,
+        unless the settings cap records per event or the producer's request size."""
+        measured = self.work.stages[stage].records_per_message
+        if stage == "ingest":
+            producer = self.settings.producer_batch or self.rules.value(
+                "producer_records_per_request"
+            )
+            return producer if producer > 0 else measured
+        cap = self.settings.records_per_event
+        return min(measured, cap) if cap else measured
+
+    def _per_env_rate(self, stage: str) -> tuple[float, float]:
+        """(records/s one execution environment handles, records per full batch)."""
+        sw = self.work.stages[stage]
+        ss = self.settings.stages.get(stage)
+        batch = (ss.batch_size if ss else 1) * self.records_per_message(stage)
+        duration = self.overhead_s + batch * sw.ms_per_record / 1000
+        return batch / duration, batch
+
+    def _stage_cap(self, stage: str) -> float:
+        ss = self.settings.stages.get(stage)
+        esm = self.rules.value("lambda_sqs_max_concurrent_batches")
+        if ss is None:  # the synchronous front: no event source mapping
+            return self.account
+        return min(esm, ss.max_concurrency or esm)
+
+    # -- one run ----------------------------------------------------------------------
+    def run(self, profile: Profile, *, tail_s: int = DRAIN_TAIL_S) -> Result:
+        stages = {name: StageState(name) for name in STAGE_ORDER}
+        tables = {
+            name: self._table_state(name)
+            for name in self.work.tables
+            if TABLE_STAGE.get(name) in ("store", "aggregate") and self.work.tables[name].wru
+        }
+        seconds: list[Second] = []
+        latencies: list[tuple[float, float, float]] = []
+        stored = dead = dead_store = offered = 0.0
+        bus: deque[tuple[str, Cohort]] = deque()  # deliveries the bus still owes
+        limit = profile.seconds + tail_s
+        t = 0
+        while t < limit:
+            rate = profile.rates[t] if t < profile.seconds else 0.0
+            offered += rate
+            if rate:
+                stages["ingest"].queue.append(Cohort(t, rate, 0.0, t))
+            self._deliver(bus, stages, t)
+            for table in tables.values():
+                self._update_table(table, t)
+            wanted = {s: self._wanted(stages[s]) for s in STAGE_ORDER}
+            envs = self._allocate(stages, wanted)
+            retried = dead_now = stored_now = 0.0
+            throttled: dict[str, float] = {}
+            for name in STAGE_ORDER:
+                out, extra = self._serve(stages[name], envs[name], tables, t, throttled)
+                retried += extra["retried"]
+                dead_now += extra["dead"]
+                if name == "store":
+                    dead_store += extra["dead"]
+                    for cohort in out:
+                        latencies.extend(_spread(cohort))
+                        stored_now += cohort.count
+                nxt = _next_stage(name)
+                if nxt is not None:
+                    share = self.work.stages[nxt].records / self.work.stages[name].records
+                    for cohort in out:
+                        cohort.count *= share
+                        bus.append((nxt, cohort))
+            stored += stored_now
+            dead += dead_now
+            seconds.append(
+                Second(
+                    t=t,
+                    offered=rate,
+                    stored=stored_now,
+                    queues={s: round(stages[s].depth(), 3) for s in STAGE_ORDER},
+                    concurrency={s: round(envs[s], 2) for s in STAGE_ORDER},
+                    table_capacity={n: round(tb.capacity, 1) for n, tb in tables.items()},
+                    throttled_units={n: round(v, 1) for n, v in throttled.items()},
+                    retried=retried,
+                    dead_lettered=dead_now,
+                )
+            )
+            t += 1
+            backlog = sum(s.depth() for s in stages.values()) + sum(c.count for _, c in bus)
+            if t >= profile.seconds and backlog < 1e-6:
+                break
+        store_share = self.work.stages["store"].records
+        # published records not stored yet: in the queues up to the store, or on the bus
+        upto = STAGE_ORDER[: STAGE_ORDER.index("store") + 1]
+        backlog = sum(stages[s].depth() / self.work.stages[s].records for s in upto) + sum(
+            c.count / self.work.stages[s].records for s, c in bus if s in upto
+        )
+        return Result(
+            profile=profile.name,
+            settings=self.settings.name,
+            seconds=seconds,
+            latencies=latencies,
+            offered=offered,
+            stored=stored / store_share,
+            dead_lettered=dead_store / store_share,
+            backlog_end=backlog,
+            steady_from=profile.steady_from,
+            profile_seconds=profile.seconds,
+            tables=tables,
+            dead_lettered_counters=dead - dead_store,
+        )
+
+    def _deliver(
+        self, bus: deque[tuple[str, Cohort]], stages: dict[str, StageState], t: int
+    ) -> None:
+        """What the bus owes reaches the queues, within EventBridge's per-second quotas
+        (both counted per record from the measured requests and invocations)."""
+        pending = sum(c.count for _, c in bus)
+        if not pending:
+            return
+        put_quota = self.rules.value("eventbridge_putevents_per_s")
+        invoke_quota = self.rules.value("eventbridge_invocations_per_s")
+        fraction = min(
+            1.0,
+            put_quota / max(1e-9, pending * self.work.putevents_requests),
+            invoke_quota / max(1e-9, pending * self.work.target_invocations),
+        )
+        for _ in range(len(bus)):
+            stage, cohort = bus.popleft()
+            moved = cohort.count * fraction
+            if moved > 0:
+                stages[stage].queue.append(
+                    Cohort(cohort.published, moved, cohort.latency + self.hop_s, t, cohort.variance)
+                )
+            rest = cohort.count - moved
+            if rest > 1e-9:
+                late = Cohort(cohort.published, rest, cohort.latency + 1.0, t, cohort.variance)
+                bus.append((stage, late))
+
+    def _wanted(self, stage: StageState) -> float:
+        """Execution environments this stage would use this second."""
+        depth = stage.depth()
+        if depth <= 0:
+            stage.pollers = max(0.0, stage.pollers - self.poller_step)
+            return 0.0
+        per_env, _ = self._per_env_rate(stage.name)
+        cap = self._stage_cap(stage.name)
+        if stage.name == "ingest":
+            stage.pollers = cap
+        else:
+            initial = self.rules.value("lambda_sqs_initial_pollers")
+            grow = stage.pollers + self.poller_step if stage.pollers else initial
+            stage.pollers = min(cap, grow)
+        need = math.ceil(depth / per_env)
+        return float(min(stage.pollers, need, stage.envs + self.function_step))
+
+    def _allocate(
+        self, stages: dict[str, StageState], wanted: dict[str, float]
+    ) -> dict[str, float]:
+        total = sum(wanted.values())
+        scale = min(1.0, self.account / total) if total else 1.0
+        for name, want in wanted.items():
+            stages[name].envs = want * scale
+        return {name: stages[name].envs for name in wanted}
+
+    def _table_limit(
+        self, stage: str, tables: dict[str, TableState], t: int, throttled: dict[str, float]
+    ) -> tuple[float, list[tuple[TableState, float]]]:
+        """Records/s the stage's tables admit, and (table, units per stage record)."""
+        limit = math.inf
+        used = []
+        reach = self.work.stages[stage].records
+        for table in tables.values():
+            if TABLE_STAGE.get(table.name) != stage:
+                continue
+            tw = self.work.tables[table.name]
+            per_record = tw.wru / reach
+            used.append((table, per_record))
+            limit = min(limit, table.capacity / per_record)
+            if tw.hot_wru:  # one item lives in one partition
+                limit = min(limit, self.partition_limit / (tw.hot_wru / reach))
+        return limit, used
+
+    def _serve(
+        self,
+        stage: StageState,
+        envs: float,
+        tables: dict[str, TableState],
+        t: int,
+        throttled: dict[str, float],
+    ) -> tuple[list[Cohort], dict[str, float]]:
+        extra = {"retried": 0.0, "dead": 0.0}
+        depth = stage.depth()
+        per_env, batch = self._per_env_rate(stage.name)
+        able = min(depth, envs * per_env)
+        table_limit, used = self._table_limit(stage.name, tables, t, throttled)
+        served = min(able, table_limit)
+        if used:
+            refused_share = (able - served) / able if able > 0 else 0.0
+            for table, per_record in used:
+                consumed = served * per_record
+                table.consumed.append(consumed)
+                table.peak_consumed = max(table.peak_consumed, consumed)
+                if able > served:
+                    # refused units: what the stage asks beyond the table, at most what
+                    # its environments' requests in flight ask per retry cycle
+                    in_flight = envs * self.requests_in_flight * 25 * per_record
+                    units = min((able - served) * per_record, in_flight) * self.attempts_per_s
+                    throttled[table.name] = throttled.get(table.name, 0.0) + units
+                    table.throttled_units += units
+                    table.throttled_seconds += 1
+            if refused_share > 0:
+                # a refused request is retried within the invocation, then by the saga:
+                # the share of records refused on every attempt is dead-lettered
+                extra["retried"] = able * refused_share
+                extra["dead"] = served * refused_share**self.attempts
+        stage.served = served
+        ss = self.settings.stages.get(stage.name)
+        window = ss.window_s if ss else 0.0
+        records_per_env = served / envs if envs else 0.0
+        used_batch = min(batch, max(self.records_per_message(stage.name), records_per_env))
+        processing = (
+            self.overhead_s + used_batch * self.work.stages[stage.name].ms_per_record / 1000
+        )
+        utilisation = served / (envs * per_env) if envs else 0.0
+        wait = window / 2 + utilisation * processing / 2
+        out: list[Cohort] = []
+        remaining = served + extra["dead"]
+        while remaining > 1e-9 and stage.queue:
+            head = stage.queue[0]
+            take = min(head.count, remaining)
+            queued = max(0.0, t - head.enqueued)
+            # a record waits somewhere in [0, 2 wait] and is stored somewhere in its
+            # invocation: uniform spreads, added as variances
+            spread = (2 * wait) ** 2 / 12 + (processing - self.overhead_s) ** 2 / 12
+            out.append(
+                Cohort(
+                    head.published,
+                    take,
+                    head.latency + queued + wait + processing,
+                    t,
+                    head.variance + spread,
+                )
+            )
+            head.count -= take
+            remaining -= take
+            if head.count <= 1e-9:
+                stage.queue.popleft()
+        if extra["dead"] and out:  # the dead-lettered share leaves the flow here
+            share = served / (served + extra["dead"])
+            for cohort in out:
+                cohort.count *= share
+        return out, extra
+
+
+# the latency of a cohort as ten equally weighted points of a normal distribution with
+# its mean and variance (the deciles' midpoints), never below the invocation overheads
+_Z = (-1.645, -1.036, -0.674, -0.385, -0.126, 0.126, 0.385, 0.674, 1.036, 1.645)
+
+
+def _spread(cohort: Cohort) -> list[tuple[float, float, float]]:
+    sd = math.sqrt(cohort.variance)
+    floor = cohort.latency / 4
+    return [
+        (cohort.published, max(floor, cohort.latency + z * sd), cohort.count / len(_Z)) for z in _Z
+    ]
+
+
+def _next_stage(name: str) -> str | None:
+    index = STAGE_ORDER.index(name)
+    return STAGE_ORDER[index + 1] if index + 1 < len(STAGE_ORDER) else None
+
+
+QUEUED = QUEUED_STAGES
