@@ -25,6 +25,7 @@ MAX_REASON = 1024
 # a cut id: its first KEPT_ID_CHARS characters, "~" and the 32 hex digits of its digest
 KEPT_ID_CHARS = MAX_RECORD_ID - 1 - 32
 _CUT = "…"
+_FROM_RECORD: Any = object()
 
 
 def id_digest(record_id: str) -> str:
@@ -69,14 +70,15 @@ def rejection(
     stage: str,
     rejected_at: str,
     errors: Iterable[Mapping[str, Any]],
-    record_id: Any = None,
+    record_id: Any = _FROM_RECORD,
 ) -> dict[str, Any]:
     """A rejection item of RecordsRejected (v2) that honours its contract.
 
-    ``record_id`` defaults to the record's own ``id`` when the record is an object.
+    ``record_id`` defaults to the record's own ``id`` when the record is an object
+    (None: the rejected thing has no record id, e.g. a message that is no envelope).
     """
-    if record_id is None and isinstance(record, Mapping):
-        record_id = record.get("id")
+    if record_id is _FROM_RECORD:
+        record_id = record.get("id") if isinstance(record, Mapping) else None
     return {
         "record": record,
         **record_id_fields(record_id),
