@@ -312,6 +312,38 @@ def test_another_record_under_a_stored_id_is_rejected_and_the_first_kept(
     assert json.loads(kept["errors"]["S"])[0]["reason"] == DUPLICATE_ID_REASON
 
 
+def test_other_content_under_the_same_ids_makes_the_same_batch_and_is_rejected(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    # batch ids derive from record ids: a producer sending the same ids again with other
+    # content makes, hop after hop, the very batch that stored the first ones
+    first = variant(load_event, "enr-same")
+    assert app.handler({"Records": [sqs_message(first, "m-1")]}, None) == {"batchItemFailures": []}
+    forged = copy.deepcopy(first)
+    records = forged["detail"]["data"]["records"]
+    records[0] |= {"received_at": "2025-03-14T11:00:00.000Z"}  # the same, sent again
+    records[1] |= {"url": "https://evil.example.com/", "occurred_at": "2025-03-14T23:59:59Z"}
+    assert app.handler({"Records": [sqs_message(forged, "m-2")]}, None) == {"batchItemFailures": []}
+    once, again = publisher.envelopes("RecordsStored")
+    # announced as stored, whole: the same batch id and records, so the aggregate's claim
+    # holds (announcing the others alone under a new id would count them twice)
+    assert again.metadata.batch_id == once.metadata.batch_id
+    assert again.data == once.data
+    [conflict] = publisher.items("RecordsRejected", "rejections")
+    assert conflict["record"]["url"] == "https://evil.example.com/"
+    assert conflict["record_id"] == records[1]["id"]
+    # the first stays in the table, in the index and in the archive
+    victim = first["detail"]["data"]["records"][1]
+    item = aws.dynamodb.get_item(
+        TableName=aws.records_table, Key={"pk": {"S": f"rec#{victim['id']}"}}
+    )["Item"]
+    assert decode_doc(item) == victim
+    assert victim["id"] not in by_type(
+        aws, victim["type"], "2025-03-14T23:00:00Z", "2025-03-14T23:59:59.999Z"
+    )
+    assert archive_keys(aws) == sorted(a["key"] for a in once.data["archives"])
+
+
 def test_merged_deliveries_are_announced_per_delivered_batch(
     aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
 ) -> None:

@@ -27,6 +27,7 @@ from store_service.logic import (
     record_item,
     rejected_item,
     same_content,
+    settle,
 )
 
 from contracts.validation import get_data_validator
@@ -422,3 +423,25 @@ def test_a_rejected_item_of_a_cut_id_keeps_its_digest() -> None:
     assert len(item["record_id"]["S"]) == 128
     assert item["record_id_digest"]["S"] == item["record_id"]["S"][-32:]
     assert json.loads(item["record"]["S"])["id"] == long_id
+
+
+def fate(record: Any, **answer: Any) -> tuple[Any, bool, bool]:
+    settled = settle(record, **answer)
+    return settled.announced, settled.seen_before, settled.conflict
+
+
+def test_settling_a_record_by_its_inserts_answer() -> None:
+    record = enriched("pv-1", "2025-03-14T09:31:40.512Z", ("2025-03-14", "09", "09:31"))
+    stored = record_doc(record)
+    resent = {**record, "received_at": "2025-03-14T12:00:00.000Z"}
+    other = {**record, "url": "https://evil.example.com/"}
+    # inserted now: announced as it is
+    assert fate(record, owned=True, stored_doc=None) == (record, False, False)
+    # this batch's, stored before: announced as stored, whatever was delivered
+    assert fate(resent, owned=True, stored_doc=stored) == (record, True, False)
+    assert fate(other, owned=True, stored_doc=stored) == (record, True, True)
+    # another batch's: not announced; a conflict if its content differs
+    assert fate(resent, owned=False, stored_doc=stored) == (None, True, False)
+    assert fate(other, owned=False, stored_doc=stored) == (None, True, True)
+    with pytest.raises(RecordVanishedError):
+        settle(record, owned=False, stored_doc=None)

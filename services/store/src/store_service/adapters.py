@@ -118,9 +118,10 @@ class StatementError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What became of one item's insert: ``owned`` when the stored item is its batch's
-    (inserted now or on an earlier attempt of that batch); otherwise ``stored_doc`` is
-    the record another batch stored first under that id (None if it could not be read:
-    an item gone meanwhile), for the caller to tell an exact duplicate from a conflict."""
+    (inserted now, or by a delivery of the same batch before). ``stored_doc`` is the
+    record found stored under that id when the insert was refused (None when it was
+    inserted now, or when nothing could be read back: an item gone meanwhile), for the
+    caller to tell the same record again from another record under that id."""
 
     owned: bool
     stored_doc: str | None = None
@@ -191,7 +192,7 @@ class RecordClaims(_DynamoAdapter):
                 for index in existing:
                     origin, doc = found.get(items[index]["pk"]["S"], (None, None))
                     mine = origin is not None and origin == items[index][self._origin]["S"]
-                    claims[index] = Claim(owned=True) if mine else Claim(False, doc)
+                    claims[index] = Claim(mine, doc)
         return claims
 
     def _insert(self, table: str, items: Sequence[dict[str, Any]]) -> list[str | None]:

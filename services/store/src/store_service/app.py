@@ -65,22 +65,21 @@ def store_batch(envelope: Any) -> list[Output]:
     duplicates = conflicting = 0
     for delivered, records, repeats in parts:
         mine: list[Any] = []
-        # an id stored first by another batch, or earlier in this one: the same record
-        # sent again is dropped (counted); another record under that id is rejected
-        again: list[tuple[Any, str | None]] = []
+        conflicts: list[dict[str, Any]] = []
         for record in records:
             claim = next(claimed)
-            if claim.owned:
-                mine.append(record)
+            settled = logic.settle(record, owned=claim.owned, stored_doc=claim.stored_doc)
+            if settled.announced is not None:
+                mine.append(settled.announced)
+            if settled.conflict:
+                conflicts.append(logic.conflict_rejection(record, stored_at))
             else:
-                again.append((record, claim.stored_doc))
-        again += [(record, logic.record_doc(first)) for record, first in repeats]
-        conflicts = [
-            logic.conflict_rejection(record, stored_at)
-            for record, stored_doc in again
-            if not logic.same_content(stored_doc, record)
-        ]
-        duplicates += len(again) - len(conflicts)
+                duplicates += settled.seen_before
+        for record, first in repeats:  # the first of an id in this batch wins
+            if logic.same_content(logic.record_doc(first), record):
+                duplicates += 1
+            else:
+                conflicts.append(logic.conflict_rejection(record, stored_at))
         conflicting += len(conflicts)
         batch_id = original_batch_id(delivered.metadata.batch_id)
         index += logic.index_items(batch_id, mine)

@@ -114,6 +114,32 @@ def same_content(stored_doc: str | None, record: Mapping[str, Any]) -> bool:
     return content(orjson.loads(stored_doc)) == content(record)
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a batch does with one of its records once its insert is answered."""
+
+    announced: Mapping[str, Any] | None  # what the batch announces (None: another's record)
+    seen_before: bool  # its id was stored already (by this batch's earlier delivery or not)
+    conflict: bool  # stored with other content: the record is rejected, the first stays
+
+
+def settle(record: Mapping[str, Any], *, owned: bool, stored_doc: str | None) -> Settled:
+    """A record's fate from its insert's answer (``RecordClaims.claim_all``).
+
+    Inserted now: announced as it is. Refused: the id was stored before, and the batch
+    announces the record *as stored* if that was its own (an earlier delivery of the same
+    batch: batch ids derive from record ids, so a producer sending other content under
+    the same ids makes the same batch), nothing otherwise. Announcing what is stored
+    keeps every announcement of a batch identical, so the aggregate's claim on it holds
+    and what it counts is the first record; a record whose content differs is a conflict.
+    """
+    if stored_doc is None and owned:
+        return Settled(record, seen_before=False, conflict=False)
+    conflict = not same_content(stored_doc, record)
+    stored = orjson.loads(stored_doc) if owned and stored_doc is not None else None
+    return Settled(stored, seen_before=True, conflict=conflict)
+
+
 def conflict_rejection(record: Mapping[str, Any], rejected_at: str) -> dict[str, Any]:
     """The rejection of a record whose id was stored first with other content."""
     from contracts.rejections import rejection
