@@ -19,6 +19,7 @@ class Profile:
     ceiling_records: int = 20_000
     ceiling_baseline_records: int = 2_000
     rate_records: int = 2_000
+    idempotency_samples: int = 50
 
 
 QUICK = Profile(
@@ -29,6 +30,7 @@ QUICK = Profile(
     ceiling_records=1_000,
     ceiling_baseline_records=100,
     rate_records=200,
+    idempotency_samples=5,
 )
 
 
@@ -84,6 +86,13 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("idempotency"):
+        from infra.bench.idempotency import bench_idempotency
+
+        results += _guard(
+            "idempotency",
+            lambda: bench_idempotency(profile.idempotency_samples, profile.cold_start_runs),
+        )
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:
