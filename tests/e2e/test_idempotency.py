@@ -188,6 +188,7 @@ def test_a_record_with_a_long_id_is_rejected_by_ingest_within_the_contract(
     assert row["stage"] == "ingest"
     assert len(row["record_id"]) == 128 and row["record_id"].startswith(long_id[:95] + "~")
     assert row["record"]["id"] == long_id  # the record is kept whole
+    assert row["record_id_digest"] == row["record_id"][-32:]
     items = pipeline.client("dynamodb").scan(
         TableName="sdp-rejected",
         FilterExpression="record_id = :id",
