@@ -360,13 +360,15 @@ class Consumer:
             original: Any = orjson.loads(body)
         except orjson.JSONDecodeError:
             original = body
-        rejection = {
-            "record": original,
-            "record_id": None,
-            "stage": self.service,
-            "rejected_at": datetime.now(UTC).isoformat(),
-            "errors": errors[:20],
-        }
+        from contracts.rejections import rejection as fitted
+
+        rejection = fitted(
+            original,
+            record_id=None,  # a message, not a record: no record id to speak of
+            stage=self.service,
+            rejected_at=datetime.now(UTC).isoformat(),
+            errors=errors[:20],
+        )
         try:
             self.publish([Output("RecordsRejected", [rejection], items_key="rejections")])
             result.rejected_messages += 1

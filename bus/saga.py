@@ -75,25 +75,45 @@ def queue_url_of(event_source_arn: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
-# what retry_batch_id appends, as many times as a batch was retried
+# what retry_batch_id appends to the lineage: once, however often a batch is retried and
+# redriven (ids made before this held one per retry: all are removed)
 _RETRY_SUFFIX = re.compile(r"(?:\.r[0-9]+\.[a-z][0-9a-f]{12})+$")
+MAX_BATCH_ID = 128  # the envelope's batch_id (contracts/schemas/_envelope/v1.json)
+# ".r<attempt up to 1000>.<kind letter><12 hex digits>"
+MAX_RETRY_SUFFIX = len(".r1000.t") + 12
+MAX_LINEAGE = MAX_BATCH_ID - MAX_RETRY_SUFFIX
+# a first batch id too long to take a suffix stands as its first characters, ".h" and a
+# digest of the whole: fixed length, and the same wherever the batch is seen
+_LINEAGE_DIGEST_HEX = 24
+_LINEAGE_KEPT = MAX_LINEAGE - 2 - _LINEAGE_DIGEST_HEX
 
 
 def original_batch_id(batch_id: str) -> str:
     """The batch a retried batch was first delivered as (itself if never retried): what
     the batch ids of its outputs, the store's record ownership and the aggregate's claims
-    derive from, so a retry of records already handled produces the same effects."""
-    return _RETRY_SUFFIX.sub("", batch_id)
+    derive from, so a retry of records already handled produces the same effects.
+
+    Batch ids the pipeline makes are 28 characters (bus.packing.batch_id_for); one over
+    MAX_LINEAGE characters could not carry a retry suffix whole, so it is represented,
+    retried or not, by a fixed-length stand-in derived from it."""
+    original = _RETRY_SUFFIX.sub("", batch_id)
+    if len(original) <= MAX_LINEAGE:
+        return original
+    digest = hashlib.blake2b(original.encode(), digest_size=_LINEAGE_DIGEST_HEX // 2)
+    return f"{original[:_LINEAGE_KEPT]}.h{digest.hexdigest()}"
 
 
 def retry_batch_id(batch_id: str, attempt: int, kind: str, records: Sequence[Any]) -> str:
-    """Deterministic for the same failed records: a duplicate report maps to the same
-    execution, while different subsets of one batch (another error kind, another chunk)
-    never collide — a collision would be mistaken for a duplicate and drop records."""
+    """The id of a retry: the lineage (``original_batch_id``) and one suffix, so it never
+    grows, whatever number of retries and redrives came before (at most MAX_BATCH_ID
+    characters). Deterministic for the same failed records of the same delivery: a
+    duplicate report maps to the same execution, while different subsets of one batch
+    (another error kind, another chunk) and later retries of it never collide — a
+    collision would be mistaken for a duplicate and drop records. The digest covers the
+    id as delivered (earlier retries included) and the records' ids."""
     ids = "\0".join(str(r.get("id", "")) if isinstance(r, Mapping) else repr(r) for r in records)
-    digest = hashlib.blake2b(ids.encode(), digest_size=6).hexdigest()
-    suffix = f".r{attempt}.{kind[0]}{digest}"
-    return f"{batch_id[: 128 - len(suffix)]}{suffix}"
+    digest = hashlib.blake2b(f"{batch_id}\0{ids}".encode(), digest_size=6).hexdigest()
+    return f"{original_batch_id(batch_id)}.r{attempt}.{kind[0]}{digest}"
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,10 @@ def _watch(cloud: Any, samples: list[tuple[float, dict[str, int]]], stop: thread
 
 
 def run_local(profile: Any, state: Path) -> dict[str, Any]:
-    from sdptools.cost.collect import cost_section, diff, units_snapshot
-    from sdptools.demo.workload import generate
     from localcloud.cloud import LocalCloud
     from localcloud.server import free_port
+    from sdptools.cost.collect import cost_section, diff, units_snapshot
+    from sdptools.demo.workload import generate
 
     stats = state / "throttles.json"
     config = {
@@ -138,11 +138,11 @@ def run_local(profile: Any, state: Path) -> dict[str, Any]:
 
 
 def simulate(profile: Any, report: dict[str, Any]) -> dict[str, Any]:
-    from sdptools.cost.report import load_prices
     from sdptools.capacity.engine import Simulator
     from sdptools.capacity.rules import Rules
     from sdptools.capacity.settings import TableSettings, defaults
     from sdptools.capacity.work import load_work, work_from_report
+    from sdptools.cost.report import load_prices
 
     # units per record (tables, requests, message sizes) from this run; milliseconds per
     # record from the unthrottled measurement, since this run's include the waits for

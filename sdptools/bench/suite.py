@@ -22,6 +22,7 @@ class Profile:
     http_clients: int = 200
     http_requests_per_client: int = 10
     http_timeout_s: float = 15.0
+    idempotency_samples: int = 50
 
 
 QUICK = Profile(
@@ -34,6 +35,7 @@ QUICK = Profile(
     rate_records=200,
     http_requests_per_client=1,
     http_timeout_s=5.0,
+    idempotency_samples=5,
 )
 
 
@@ -103,6 +105,13 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
 
         quick = profile.records < 1000  # the smoke profile
         results += _guard("capacity_agreement", lambda: bench_capacity_agreement(quick))
+    if wanted("idempotency"):
+        from sdptools.bench.idempotency import bench_idempotency
+
+        results += _guard(
+            "idempotency",
+            lambda: bench_idempotency(profile.idempotency_samples, profile.cold_start_runs),
+        )
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--only",
         help=(
-            "comma list of: validation, compute, coldstart, http, capacity (simulator against "
-            "the local cloud), cloud (local up, hop, rate, e2e)"
+            "comma list of: validation, compute, coldstart, http, idempotency, capacity "
+            "(simulator against the local cloud), cloud (local up, hop, rate, e2e)"
         ),
     )
     add_json_flag(parser)

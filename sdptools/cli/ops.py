@@ -76,7 +76,7 @@ def rejected_since(ddb: Any, table: str, since: datetime, limit: int) -> list[di
 
 
 def _rejection(item: dict[str, Any]) -> dict[str, Any]:
-    return {
+    row = {
         "rejected_at": item["rejected_at"]["S"],
         "stage": item["stage"]["S"],
         "record_id": item.get("record_id", {}).get("S"),
@@ -85,6 +85,9 @@ def _rejection(item: dict[str, Any]) -> dict[str, Any]:
         if not item.get("truncated", {}).get("BOOL")
         else "(truncated)",
     }
+    if "record_id_digest" in item:  # an id too long for record_id, kept cut (its digest)
+        row["record_id_digest"] = item["record_id_digest"]["S"]
+    return row
 
 
 def cmd_rejected_list(args: argparse.Namespace) -> int:

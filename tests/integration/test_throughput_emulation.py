@@ -14,9 +14,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from sdptools.demo.run import DemoOptions, run_demo
 from localcloud.cloud import LocalCloud
 from localcloud.server import LOCAL_CREDENTIALS, free_port
+from sdptools.demo.run import DemoOptions, run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from ingest_service import app
 from ingest_service.config import HttpLimits, IngestConfig
+from ingest_service.logic import derived_id
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
@@ -125,26 +126,51 @@ def test_http_base64_single_event(load_event: Load, publisher: RecordingPublishe
 def test_http_events_without_ids_are_accepted_with_stable_ids(
     load_event: Load, publisher: RecordingPublisher
 ) -> None:
-    # API Gateway HTTP API request ids end in "=": the ids derived from them must still be
-    # valid record ids, or every event a producer sends without an id is turned away.
+    # a client retrying the same POST (a new request id each time) must not make new
+    # records: the ids derive from the events' content and the caller
     event = load_event("http-post-without-ids.json")
     first = body_of(app.handle_http(event, CONTEXT))
+    event["requestContext"]["requestId"] = "Nm6LAg3_IAMEb_x="
     again = body_of(app.handle_http(event, CONTEXT))
     assert first.get("rejected") is None
     assert first["accepted"] == 2
     assert first["ids"] == again["ids"]
     assert len(set(first["ids"])) == 2
     assert [r["id"] for r in publisher.items("RecordsIngested")] == first["ids"] + again["ids"]
+    first_batch, second_batch = publisher.envelopes("RecordsIngested")
+    assert first_batch.metadata.batch_id == second_batch.metadata.batch_id
 
 
-def test_http_uses_the_invocation_id_when_the_request_has_none(
+def test_http_ids_are_scoped_to_the_caller(load_event: Load, publisher: RecordingPublisher) -> None:
+    event = load_event("http-post-without-ids.json")
+    mine = body_of(app.handle_http(event, CONTEXT))["ids"]
+    event["requestContext"]["authorizer"]["iam"]["userArn"] = "arn:aws:iam::123456789012:user/b"
+    theirs = body_of(app.handle_http(event, CONTEXT))["ids"]
+    del event["requestContext"]["authorizer"]
+    anonymous = body_of(app.handle_http(event, CONTEXT))["ids"]
+    assert len(set(mine) | set(theirs) | set(anonymous)) == 6
+
+
+def test_http_record_with_an_id_too_long_is_rejected_within_its_contract(
     load_event: Load, publisher: RecordingPublisher
 ) -> None:
-    event = load_event("http-post-without-ids.json")
-    del event["requestContext"]["requestId"]
+    long_id = "x" * 200
+    event = {
+        **load_event("http-post-batch.json"),
+        "body": json.dumps([{**PAGE_VIEW_LIKE, "id": long_id}]),
+    }
     body = body_of(app.handle_http(event, CONTEXT))
-    assert body["accepted"] == 2
-    assert all(CONTEXT.aws_request_id in i for i in body["ids"])
+    assert body["accepted"] == 0
+    assert body["rejected"][0]["errors"][0]["path"] == "$.id"
+    [rejection] = publisher.items("RecordsRejected", "rejections")  # checked against v2
+    [envelope] = publisher.envelopes("RecordsRejected")
+    assert envelope.version == 2
+    assert rejection["stage"] == "ingest"
+    assert rejection["record_id_truncated"] is True
+    assert len(rejection["record_id"]) == 128
+    assert rejection["record_id"].startswith("x" * 95 + "~")
+    assert rejection["record_id"].endswith(rejection["record_id_digest"])
+    assert rejection["record"]["id"] == long_id  # the record itself is kept whole
 
 
 @pytest.mark.parametrize(
@@ -204,8 +230,13 @@ def test_bus_events_become_records_ingested(
     records = publisher.items("RecordsIngested")
     assert [r["id"] for r in records] == [
         events[0]["detail"]["id"],  # the producer's id is kept
-        f"evt-{events[1]['id']}",  # derived from the bus event id
-        f"evt-{events[2]['id']}",
+        derived_id(  # derived from the content and the producer
+            events[1]["detail"], f"bus|{events[1]['account']}|{events[1]['source']}"
+        ),
+        derived_id(
+            {**events[2]["detail"], "type": "Click", "version": 1},
+            f"bus|{events[2]['account']}|{events[2]['source']}",
+        ),
     ]
     assert [r["source"] for r in records] == [e["source"] for e in events]
     assert [r["type"] for r in records] == [

@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 import pytest
 from ingest_service.logic import (
+    DERIVED_ID_PREFIX,
     HTTP_SOURCE,
+    derived_id,
     now_iso,
     records_from_bus,
     records_from_http,
@@ -55,7 +57,7 @@ def recent(timestamp: str) -> bool:
 def test_stamp_keeps_the_producer_id_and_stamps_receipt() -> None:
     record = stamp(
         {**CLICK, "id": "ck-1", "received_at": "forged", "source": "forged"},
-        default_id="evt-1",
+        producer="bus|123456789012|app.web",
         source="app.web",
         received_at="2025-03-14T09:27:03.001Z",
     )
@@ -66,35 +68,56 @@ def test_stamp_keeps_the_producer_id_and_stamps_receipt() -> None:
 
 
 @pytest.mark.parametrize("missing", [{}, {"id": None}, {"id": ""}])
-def test_stamp_assigns_the_default_id_when_there_is_none(missing: dict) -> None:
-    record = stamp({**CLICK, **missing}, default_id="evt-1", source="s", received_at="t")
-    assert record["id"] == "evt-1"
+def test_stamp_derives_the_id_from_content_and_producer_when_there_is_none(missing: dict) -> None:
+    record = stamp({**CLICK, **missing}, producer="p", source="s", received_at="t")
+    assert record["id"] == derived_id(CLICK, "p")
+    assert re.fullmatch(rf"{DERIVED_ID_PREFIX}[0-9a-f]{{32}}", record["id"])
+    assert ID_PATTERN.match(record["id"])
+
+
+def test_derived_ids_depend_on_content_and_producer_only() -> None:
+    base = derived_id(CLICK, "http|anonymous")
+    # the same content however its keys are ordered, whatever ingest stamps on it
+    reordered = dict(reversed(list(CLICK.items())))
+    assert derived_id(reordered, "http|anonymous") == base
+    stamped = {**CLICK, "received_at": "2025-03-14T10:00:00Z", "source": "http", "id": ""}
+    assert derived_id(stamped, "http|anonymous") == base
+    # any other content, or another producer, is another record
+    assert derived_id({**CLICK, "element_id": "buy"}, "http|anonymous") != base
+    assert (
+        derived_id({**CLICK, "occurred_at": "2025-03-14T09:27:02.115Z"}, "http|anonymous") != base
+    )
+    assert derived_id(CLICK, "http|arn:aws:iam::123456789012:user/other") != base
+    assert derived_id(CLICK, "bus|123456789012|app.web") != base
 
 
 def test_stamp_version_defaults_to_1_and_is_never_overwritten() -> None:
     unversioned = {k: v for k, v in CLICK.items() if k != "version"}
-    assert stamp(unversioned, default_id="a", source="s", received_at="t")["version"] == 1
+    assert stamp(unversioned, producer="p", source="s", received_at="t")["version"] == 1
+    assert stamp({**CLICK, "version": 3}, producer="p", source="s", received_at="t")["version"] == 3
+    # the default counts as content: the unversioned record is the version 1 record
     assert (
-        stamp({**CLICK, "version": 3}, default_id="a", source="s", received_at="t")["version"] == 3
+        stamp(unversioned, producer="p", source="s", received_at="t")["id"]
+        == stamp(CLICK, producer="p", source="s", received_at="t")["id"]
     )
 
 
 def test_stamp_takes_the_type_from_the_delivery_only_when_absent() -> None:
     untyped = {k: v for k, v in CLICK.items() if k != "type"}
     assert (
-        stamp(untyped, default_id="a", source="s", received_at="t", default_type="Click")["type"]
+        stamp(untyped, producer="p", source="s", received_at="t", default_type="Click")["type"]
         == "Click"
     )
     assert (
-        stamp(CLICK, default_id="a", source="s", received_at="t", default_type="PageView")["type"]
+        stamp(CLICK, producer="p", source="s", received_at="t", default_type="PageView")["type"]
         == "Click"
     )
-    assert "type" not in stamp(untyped, default_id="a", source="s", received_at="t")
+    assert "type" not in stamp(untyped, producer="p", source="s", received_at="t")
 
 
 def test_stamp_does_not_change_the_event() -> None:
     event = dict(CLICK)
-    stamp(event, default_id="a", source="s", received_at="t")
+    stamp(event, producer="p", source="s", received_at="t")
     assert event == CLICK
 
 
@@ -114,26 +137,24 @@ def test_http_records_are_stamped_with_source_and_receipt() -> None:
     assert records[1]["id"] == "ck-2"
 
 
-def test_http_ids_are_derived_from_the_request_and_position() -> None:
-    events = [dict(CLICK), dict(CLICK)]
-    first = [r["id"] for r in records_from_http(events, "c6af9ac6-7b61-11e6")]
-    again = [r["id"] for r in records_from_http(events, "c6af9ac6-7b61-11e6")]
-    other = [r["id"] for r in records_from_http(events, "d7b0ad07-8c72-22f7")]
-    assert first == again  # the same delivery keeps its ids
-    assert len(set(first)) == 2  # each position its own id
-    assert not set(first) & set(other)
+def test_http_ids_are_derived_from_content_and_caller() -> None:
+    events = [dict(CLICK), {**CLICK, "element_id": "buy"}]
+    first = [r["id"] for r in records_from_http(events, "anonymous")]
+    again = [r["id"] for r in records_from_http(list(reversed(events)), "anonymous")]
+    other = [r["id"] for r in records_from_http(events, "arn:aws:iam::123456789012:user/b")]
+    assert first == list(reversed(again))  # the same event keeps its id, wherever it is sent
+    assert len(set(first)) == 2  # each event its own id
+    assert not set(first) & set(other)  # another producer's events are other records
+    # identical events of one request are one event
+    twice = [r["id"] for r in records_from_http([dict(CLICK), dict(CLICK)], "anonymous")]
+    assert twice[0] == twice[1] == first[0]
 
 
 @pytest.mark.parametrize(
-    "request_id",
-    [
-        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",  # REST API style
-        "JKJaXmPLvHcESHA=",  # HTTP API ($context.requestId)
-        "Nm6LAg3_IAMEb_w=",
-    ],
+    "caller", ["anonymous", "arn:aws:iam::123456789012:user/producer", "AIDAJQABLZS4A3QDU576Q="]
 )
-def test_derived_http_ids_are_valid_record_ids(request_id: str) -> None:
-    [record] = records_from_http([dict(CLICK)], request_id)
+def test_derived_http_ids_are_valid_record_ids(caller: str) -> None:
+    [record] = records_from_http([dict(CLICK)], caller)
     assert ID_PATTERN.match(record["id"]), record["id"]
     assert len(record["id"]) <= 128
     ok, rejected = split_ingestable([record])
@@ -150,18 +171,23 @@ def test_bus_records_keep_producer_ids_and_take_source_and_type_from_the_event()
         [bus_event({**CLICK, "id": "ck-1"}), bus_event(untyped, "0f9e8d7c-6b5a")], LIMIT
     )
     assert rejections == []
-    assert [r["id"] for r in records] == ["ck-1", "evt-0f9e8d7c-6b5a"]
+    assert [r["id"] for r in records] == ["ck-1", derived_id(CLICK, "bus|123456789012|app.web")]
     assert [r["type"] for r in records] == ["Click", "Click"]
     assert all(r["source"] == "app.web" for r in records)
     assert all(recent(r["received_at"]) for r in records)
 
 
-def test_bus_ids_are_derived_from_the_event_id() -> None:
+def test_bus_ids_are_derived_from_content_and_producer_not_the_event_id() -> None:
+    # a producer that calls PutEvents again with the same event gets a new event id:
+    # the record must keep its id, or it would be counted twice
     events = [bus_event(dict(CLICK), "a-1"), bus_event(dict(CLICK), "a-2")]
     first = [r["id"] for r in records_from_bus(events, LIMIT)[0]]
-    again = [r["id"] for r in records_from_bus(events, LIMIT)[0]]
-    assert first == again
-    assert len(set(first)) == 2
+    assert first[0] == first[1]
+    other_source = {**bus_event(dict(CLICK), "a-3"), "source": "app.mobile"}
+    other_account = {**bus_event(dict(CLICK), "a-4"), "account": "210987654321"}
+    [from_mobile], _ = records_from_bus([other_source], LIMIT)
+    [from_elsewhere], _ = records_from_bus([other_account], LIMIT)
+    assert len({first[0], from_mobile["id"], from_elsewhere["id"]}) == 3
 
 
 def test_bus_event_whose_detail_is_not_an_object_is_rejected() -> None:

@@ -169,6 +169,18 @@ def test_another_batch_owns_none_of_the_records_already_stored(aws: SimpleNamesp
     assert stored(aws, 3)["n"] == {"N": "3"}
 
 
+def test_a_claim_not_owned_comes_with_the_record_stored_first(aws: SimpleNamespace) -> None:
+    claims = RecordClaims(aws.dynamodb)
+    first = {**owned_item(3, "b-1"), "doc": {"S": '{"id":"pv-0003","v":1}'}}
+    claims.claim_all(RECORDS_TABLE, [first])
+    second = {**owned_item(3, "b-2"), "doc": {"S": '{"id":"pv-0003","v":2}'}}
+    again = {**owned_item(3, "b-1"), "doc": {"S": '{"id":"pv-0003","v":1}'}}
+    [theirs] = claims.claim_all(RECORDS_TABLE, [second])
+    [mine] = claims.claim_all(RECORDS_TABLE, [again])
+    assert (theirs.owned, theirs.stored_doc) == (False, '{"id":"pv-0003","v":1}')
+    assert mine.owned
+
+
 def test_a_key_twice_in_one_call_goes_to_the_first_batch(aws: SimpleNamespace) -> None:
     claims = RecordClaims(aws.dynamodb)
     result = claims.claim(

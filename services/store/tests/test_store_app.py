@@ -15,12 +15,13 @@ import pytest
 from store_service import app
 from store_service.adapters import DynamoBatchWriter, RecordClaims, RecordsIndex, S3Archive
 from store_service.config import StoreConfig
-from store_service.logic import decode_doc
+from store_service.logic import DUPLICATE_ID_REASON, decode_doc
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
 from contracts.envelope import Envelope
-from tests.unit.bus.contract_check import RecordingPublisher, sqs_message
+from observability.setup import for_service
+from tests.unit.bus.contract_check import RecordingPublisher, delivered, sqs_message
 
 Load = Callable[[str], Any]
 
@@ -170,14 +171,20 @@ def test_a_record_repeated_within_a_batch_is_stored_once(
 ) -> None:
     event = json.loads(load_event("sqs-records-enriched.json")["Records"][0]["body"])
     records = event["detail"]["data"]["records"]
+    # sent twice in one batch: once as it was (received again), once with other content
+    records.append({**records[1], "received_at": "2025-03-14T10:00:09.000Z"})
     records.append({**records[0], "title": "Your cart (again)"})
     event["detail"]["metadata"]["record_count"] = len(records)
     assert app.handler({"Records": [sqs_message(event, "m-1")]}, None) == {"batchItemFailures": []}
     stored_items = [i for i in all_items(aws, aws.records_table) if i["pk"]["S"].startswith("rec#")]
     assert len(stored_items) == 3
     stored = publisher.items("RecordsStored")
-    assert sorted(r["id"] for r in stored) == sorted({r["id"] for r in records})
+    assert [r["id"] for r in stored] == [r["id"] for r in records[:3]]
+    assert stored[0] == records[0]  # the first one sent stays
     assert sum(a["records"] for a in publisher.envelopes("RecordsStored")[0].data["archives"]) == 3
+    [conflict] = publisher.items("RecordsRejected", "rejections")
+    assert conflict["record"] == records[-1]
+    assert conflict["errors"] == [{"path": "$.id", "reason": DUPLICATE_ID_REASON}]
 
 
 def variant(load_event: Load, batch_id: str, suffix: str = "", extra: int = 0) -> dict[str, Any]:
@@ -214,6 +221,127 @@ def test_records_stored_by_another_batch_are_not_announced_again(
         "batchItemFailures": []
     }
     assert len(publisher.envelopes("RecordsStored")) == 2
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
+    """The sums of the metrics recorded since the last call (flushed as EMF lines)."""
+    for_service("store").flush()
+    totals: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(document, dict) or "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
+    return totals
+
+
+def test_a_record_sent_again_under_its_id_is_a_counted_no_op(
+    aws: SimpleNamespace,
+    load_event: Load,
+    publisher: RecordingPublisher,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = variant(load_event, "enr-first")
+    assert app.handler({"Records": [sqs_message(first)]}, None) == {"batchItemFailures": []}
+    # the same events sent again later, through another channel: ingest stamped another
+    # receipt time and source, enrich another enrichment; what the producer sent is equal
+    again = variant(load_event, "enr-again")
+    for record in again["detail"]["data"]["records"]:
+        record |= {"received_at": "2025-03-14T11:00:00.000Z", "source": "app.mobile"}
+        record["enrichment"] = {**record.get("enrichment", {}), "segment": "changed"}
+    emitted_metrics(capsys)
+    assert app.handler({"Records": [sqs_message(again)]}, None) == {"batchItemFailures": []}
+    # nothing new: nothing announced
+    assert [e.metadata.parent_batch_id for e in publisher.envelopes("RecordsStored")] == [
+        "enr-first"
+    ]
+    assert publisher.items("RecordsRejected", "rejections") == []  # silent
+    metrics = emitted_metrics(capsys)
+    assert metrics["DuplicateRecords"] == len(again["detail"]["data"]["records"])
+    assert metrics["ConflictingRecords"] == 0
+
+
+def test_another_record_under_a_stored_id_is_rejected_and_the_first_kept(
+    aws: SimpleNamespace,
+    load_event: Load,
+    publisher: RecordingPublisher,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = variant(load_event, "enr-first")
+    victim = first["detail"]["data"]["records"][0]
+    assert app.handler({"Records": [sqs_message(first)]}, None) == {"batchItemFailures": []}
+    forged = variant(load_event, "enr-forged")
+    forged["detail"]["data"]["records"] = [{**victim, "url": "https://evil.example.com/"}]
+    forged["detail"]["metadata"]["record_count"] = 1
+    emitted_metrics(capsys)
+    assert app.handler({"Records": [sqs_message(forged, "m-f")]}, None) == {"batchItemFailures": []}
+    metrics = emitted_metrics(capsys)
+    assert (metrics["ConflictingRecords"], metrics["DuplicateRecords"]) == (1, 0)
+    item = aws.dynamodb.get_item(
+        TableName=aws.records_table, Key={"pk": {"S": f"rec#{victim['id']}"}}
+    )["Item"]
+    assert decode_doc(item) == victim and item["origin"] == {"S": "enr-first"}
+    assert len(publisher.envelopes("RecordsStored")) == 1  # not announced: not counted
+    [rejected] = publisher.envelopes("RecordsRejected")
+    assert rejected.metadata.parent_batch_id == "enr-forged"
+    [conflict] = rejected.data["rejections"]
+    assert (conflict["record_id"], conflict["stage"]) == (victim["id"], "store")
+    assert conflict["record"]["url"] == "https://evil.example.com/"
+    assert conflict["errors"][0]["reason"].startswith("duplicate id with different content")
+    # the same delivery again: the same rejection, under the same batch id
+    assert app.handler({"Records": [sqs_message(forged, "m-f2")]}, None) == {
+        "batchItemFailures": []
+    }
+    assert publisher.envelopes("RecordsRejected")[-1].metadata.batch_id == (
+        rejected.metadata.batch_id
+    )
+    # the rejection comes back to the store (its RejectedRule) and is kept, once per version
+    for entry in publisher.entries:
+        if entry["DetailType"] == "RecordsRejected":
+            event = delivered(entry)
+            assert app.handler({"Records": [sqs_message(event)]}, None) == {"batchItemFailures": []}
+    [kept] = [i for i in all_items(aws, aws.rejected_table) if i["stage"]["S"] == "store"]
+    assert kept["record_id"] == {"S": victim["id"]}
+    assert json.loads(kept["errors"]["S"])[0]["reason"] == DUPLICATE_ID_REASON
+
+
+def test_other_content_under_the_same_ids_makes_the_same_batch_and_is_rejected(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    # batch ids derive from record ids: a producer sending the same ids again with other
+    # content makes, hop after hop, the very batch that stored the first ones
+    first = variant(load_event, "enr-same")
+    assert app.handler({"Records": [sqs_message(first, "m-1")]}, None) == {"batchItemFailures": []}
+    forged = copy.deepcopy(first)
+    records = forged["detail"]["data"]["records"]
+    records[0] |= {"received_at": "2025-03-14T11:00:00.000Z"}  # the same, sent again
+    records[1] |= {"url": "https://evil.example.com/", "occurred_at": "2025-03-14T23:59:59Z"}
+    assert app.handler({"Records": [sqs_message(forged, "m-2")]}, None) == {"batchItemFailures": []}
+    once, again = publisher.envelopes("RecordsStored")
+    # announced as stored, whole: the same batch id and records, so the aggregate's claim
+    # holds (announcing the others alone under a new id would count them twice)
+    assert again.metadata.batch_id == once.metadata.batch_id
+    assert again.data == once.data
+    [conflict] = publisher.items("RecordsRejected", "rejections")
+    assert conflict["record"]["url"] == "https://evil.example.com/"
+    assert conflict["record_id"] == records[1]["id"]
+    # the first stays in the table, in the index and in the archive
+    victim = first["detail"]["data"]["records"][1]
+    item = aws.dynamodb.get_item(
+        TableName=aws.records_table, Key={"pk": {"S": f"rec#{victim['id']}"}}
+    )["Item"]
+    assert decode_doc(item) == victim
+    assert victim["id"] not in by_type(
+        aws, victim["type"], "2025-03-14T23:00:00Z", "2025-03-14T23:59:59.999Z"
+    )
+    assert archive_keys(aws) == sorted(a["key"] for a in once.data["archives"])
 
 
 def test_merged_deliveries_are_announced_per_delivered_batch(

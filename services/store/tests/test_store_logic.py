@@ -11,18 +11,26 @@ from typing import Any
 
 import pytest
 from store_service.logic import (
+    DUPLICATE_ID_REASON,
     INDEX_ENTRIES_PER_ITEM,
     MAX_KEPT_RECORD_BYTES,
+    RecordVanishedError,
     archive_objects,
+    conflict_rejection,
     decode_doc,
     dedupe_by_id,
     dedupe_items,
+    first_of_each_id,
     index_entries,
     index_items,
+    record_doc,
     record_item,
     rejected_item,
+    same_content,
+    settle,
 )
 
+from contracts.validation import get_data_validator
 from localcloud.meter.units import item_size
 
 STORED_AT = "2025-03-14T10:00:06.001Z"
@@ -344,3 +352,96 @@ def test_dedupe_items_by_key() -> None:
     two = rejected_item(rejection({"id": "ck-2"}, "ck-2"), 0)
     one_again = rejected_item(rejection({"id": "ck-1"}, "ck-1"), 99)
     assert dedupe_items([one, two, one_again], ("pk", "sk")) == [one_again, two]
+
+
+# -- an id seen again ------------------------------------------------------------------------------
+
+
+def test_the_first_record_of_each_id_is_kept_and_the_rest_paired_with_it() -> None:
+    a, b = {"id": "a", "n": 1}, {"id": "b", "n": 1}
+    a2, a3, b2 = {"id": "a", "n": 2}, {"id": "a", "n": 3}, {"id": "b", "n": 1}
+    firsts, repeats = first_of_each_id([a, b, a2, b2, a3])
+    assert firsts == [a, b]
+    assert repeats == [(a2, a), (b2, b), (a3, a)]
+    assert first_of_each_id([]) == ([], [])
+
+
+def test_the_same_content_is_what_the_producer_sent() -> None:
+    record = enriched("pv-1", "2025-03-14T09:31:40.512Z", ("2025-03-14", "09", "09:31"))
+    stored = record_doc(record)
+    resent = {
+        **dict(reversed(list(record.items()))),  # another key order
+        "received_at": "2025-03-15T00:00:00.000Z",  # stamped by ingest
+        "source": "app.mobile",
+        "enrichment": {"segment": "new"},  # added by enrich, from reference data
+    }
+    assert same_content(stored, resent)
+    assert not same_content(stored, {**record, "url": "https://evil.example.com/"})
+    assert not same_content(stored, {**record, "extra": 1})
+    assert not same_content(stored, {k: v for k, v in record.items() if k != "user_id"})
+
+
+def test_an_id_taken_with_nothing_stored_is_retried_not_guessed() -> None:
+    with pytest.raises(RecordVanishedError):
+        same_content(None, {"id": "pv-1"})
+
+
+def test_a_conflict_is_a_store_rejection_within_the_contract() -> None:
+    record = enriched("x" * 128, "2025-03-14T09:31:40.512Z", ("2025-03-14", "09", "09:31"))
+    rejection_ = conflict_rejection(record, STORED_AT)
+    assert rejection_["stage"] == "store"
+    assert rejection_["record_id"] == "x" * 128
+    assert rejection_["record"] == record
+    assert rejection_["errors"] == [{"path": "$.id", "reason": DUPLICATE_ID_REASON}]
+    assert get_data_validator("RecordsRejected", 2).is_valid({"rejections": [rejection_]})
+
+
+def test_each_conflicting_version_of_an_id_is_kept_once() -> None:
+    record = enriched("pv-1", "2025-03-14T09:31:40.512Z", ("2025-03-14", "09", "09:31"))
+    one = rejected_item(conflict_rejection({**record, "url": "https://a.example/"}, STORED_AT), 0)
+    two = rejected_item(conflict_rejection({**record, "url": "https://b.example/"}, STORED_AT), 0)
+    one_resent = rejected_item(
+        conflict_rejection(
+            {**record, "url": "https://a.example/", "received_at": "2025-03-14T12:00:00Z"},
+            STORED_AT,
+        ),
+        0,
+    )
+    assert one["sk"]["S"].startswith("store#pv-1#")
+    assert one["sk"] != two["sk"]
+    assert one["sk"] == one_resent["sk"]
+    assert one["record_id"] == {"S": "pv-1"}
+
+
+def test_a_rejected_item_of_a_cut_id_keeps_its_digest() -> None:
+    from contracts.rejections import rejection as fitted
+
+    long_id = "y" * 300
+    item = rejected_item(
+        fitted({"id": long_id}, stage="ingest", rejected_at=STORED_AT, errors=[{}]), 0
+    )
+    assert len(item["record_id"]["S"]) == 128
+    assert item["record_id_digest"]["S"] == item["record_id"]["S"][-32:]
+    assert json.loads(item["record"]["S"])["id"] == long_id
+
+
+def fate(record: Any, **answer: Any) -> tuple[Any, bool, bool]:
+    settled = settle(record, **answer)
+    return settled.announced, settled.seen_before, settled.conflict
+
+
+def test_settling_a_record_by_its_inserts_answer() -> None:
+    record = enriched("pv-1", "2025-03-14T09:31:40.512Z", ("2025-03-14", "09", "09:31"))
+    stored = record_doc(record)
+    resent = {**record, "received_at": "2025-03-14T12:00:00.000Z"}
+    other = {**record, "url": "https://evil.example.com/"}
+    # inserted now: announced as it is
+    assert fate(record, owned=True, stored_doc=None) == (record, False, False)
+    # this batch's, stored before: announced as stored, whatever was delivered
+    assert fate(resent, owned=True, stored_doc=stored) == (record, True, False)
+    assert fate(other, owned=True, stored_doc=stored) == (record, True, True)
+    # another batch's: not announced; a conflict if its content differs
+    assert fate(resent, owned=False, stored_doc=stored) == (None, True, False)
+    assert fate(other, owned=False, stored_doc=stored) == (None, True, True)
+    with pytest.raises(RecordVanishedError):
+        settle(record, owned=False, stored_doc=None)

@@ -230,6 +230,25 @@ def test_a_message_that_is_not_an_envelope_is_rejected_not_retried() -> None:
     assert publisher.envelopes()[0].metadata.producer == "sdp.enrich"
 
 
+def test_a_hostile_message_is_rejected_within_the_contract_under_the_stage_that_got_it() -> None:
+    # keys long enough to make every violation's path overflow the contract's 512
+    # characters, and an event id where a record id would be
+    publisher = RecordingPublisher()
+    c = consumer("store", publisher=publisher)
+    hostile = {
+        "id": "e" * 300,
+        "detail-type": "RecordsEnriched",
+        "detail": {"metadata": {"k" * 600: 1}, "data": {}, "x" * 600: 2},
+    }
+    event = {"Records": [sqs_message(hostile, "m-1")]}
+    assert c.handle_sqs_batch(event, lambda env: []) == {"batchItemFailures": []}
+    [rejection] = publisher.items("RecordsRejected", "rejections")  # checked: it fits
+    assert rejection["stage"] == "store"
+    assert rejection["record_id"] is None
+    assert all(len(e["path"]) <= 512 for e in rejection["errors"])
+    assert rejection["record"] == hostile
+
+
 def test_a_rejection_that_cannot_be_published_is_left_to_the_queue() -> None:
     c = consumer(publisher=RecordingPublisher(fail=True))
     event = {"Records": [sqs_message("not json {", "m-1")]}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from sdptools.cost.report import load_prices
 from sdptools.capacity import profiles
 from sdptools.capacity.analysis import summarize, sustained_cost
 from sdptools.capacity.engine import Simulator
@@ -17,6 +16,7 @@ from sdptools.capacity.recommend import recommend
 from sdptools.capacity.rules import RULES_FILE, Rules, RulesError
 from sdptools.capacity.settings import TableSettings, defaults, stack_parameters
 from sdptools.capacity.work import MEASURED_FILE, Work, WorkError, load_work, work_from_report
+from sdptools.cost.report import load_prices
 
 ROOT = Path(__file__).resolve().parents[3]
 

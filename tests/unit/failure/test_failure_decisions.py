@@ -82,7 +82,7 @@ def test_retry_batch_ids_differ_per_kind_and_records_but_repeat_for_a_duplicate(
     assert retry_batch_id("rec-1", 2, "transient", a) == retry_batch_id("rec-1", 2, "transient", a)
     assert retry_batch_id("rec-1", 2, "transient", a) != retry_batch_id("rec-1", 2, "unknown", a)
     assert retry_batch_id("rec-1", 2, "transient", a) != retry_batch_id("rec-1", 2, "transient", b)
-    assert len(retry_batch_id("x" * 128, 2, "transient", a)) == 128
+    assert len(retry_batch_id("x" * 128, 2, "transient", a)) <= 128
 
 
 def test_a_retried_batch_names_the_batch_it_was_first_delivered_as() -> None:

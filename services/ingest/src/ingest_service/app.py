@@ -12,6 +12,13 @@ from bus.consumer import Consumer
 from bus.packing import Output, RecordTooLargeError
 from bus.publisher import EventPublisher, PublishError
 from ingest_service import logic
+from ingest_service.adapters import (
+    IdempotencyUnavailableError,
+    IdempotentAnswers,
+    KeyInProgressError,
+    KeyReusedError,
+    UnkeptAnswer,
+)
 from ingest_service.config import IngestConfig
 from observability import heap
 from observability.setup import for_service
@@ -62,16 +69,84 @@ def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """POST /events (API Gateway HTTP API, payload format 2.0)."""
+    """POST /events (API Gateway HTTP API, payload format 2.0), with an optional
+    Idempotency-Key (docs/idempotency.md)."""
     config, consumer = _runtime()
     try:
-        events = logic.parse_http_body(
-            event.get("body"), is_base64=bool(event.get("isBase64Encoded")), limits=config.http
-        )
+        key = logic.idempotency_key(event.get("headers"))
+        body, is_base64 = event.get("body"), bool(event.get("isBase64Encoded"))
+        events = logic.parse_http_body(body, is_base64=is_base64, limits=config.http)
     except logic.HttpError as exc:
         return _response(exc.status, exc.body())
-    request_id = str(event.get("requestContext", {}).get("requestId") or context.aws_request_id)
-    records, unfit = logic.split_ingestable(logic.records_from_http(events, request_id))
+    caller = logic.caller_of(event)
+    if key is None:
+        return _accept(events, caller, consumer)
+    if config.idempotency.table is None:
+        return _response(
+            503,
+            {
+                "error": "idempotency_unavailable",
+                "message": "IDEMPOTENCY_TABLE is not set: send the request without an "
+                "Idempotency-Key, or deploy the ingest stack's idempotency table",
+            },
+        )
+    answers = _idempotent_answers(config.idempotency.table, config.idempotency.expiry_seconds)
+    try:
+        return answers.answer(
+            caller=caller,
+            key=key,
+            fingerprint=logic.body_fingerprint(body, is_base64=is_base64),
+            process=lambda: _kept_or_released(_accept(events, caller, consumer)),
+            context=context,
+        )
+    except KeyReusedError:
+        return _response(
+            422,
+            {
+                "error": "idempotency_key_reused",
+                "message": "this Idempotency-Key was used with another body; "
+                "use a new key for a new request",
+            },
+        )
+    except KeyInProgressError:
+        response = _response(
+            409,
+            {
+                "error": "idempotency_key_in_progress",
+                "message": "a request with this Idempotency-Key is still being processed; "
+                "retry it shortly",
+            },
+        )
+        response["headers"]["retry-after"] = "1"
+        return response
+    except IdempotencyUnavailableError:
+        for_service(SERVICE).logger.exception("idempotency store unavailable")
+        return _response(
+            503,
+            {
+                "error": "idempotency_unavailable",
+                "message": "the Idempotency-Key could not be checked; nothing was accepted, "
+                "retry the request",
+            },
+        )
+
+
+@cache
+def _idempotent_answers(table: str, expiry_seconds: int) -> IdempotentAnswers:
+    return IdempotentAnswers(table, expiry_seconds=expiry_seconds)
+
+
+def _kept_or_released(answer: dict[str, Any]) -> dict[str, Any]:
+    """Only answers that accepted the request are kept under its key: after a 5xx or a
+    413 nothing was accepted, and a retry must be processed, not answered the same."""
+    if answer["statusCode"] != 202:
+        raise UnkeptAnswer(answer)
+    return answer
+
+
+def _accept(events: list[dict[str, Any]], caller: str, consumer: Consumer) -> dict[str, Any]:
+    """Publish the request's records (and what is unfit, as rejections); the answer."""
+    records, unfit = logic.split_ingestable(logic.records_from_http(events, caller))
     rejections = [entry for _, entry in unfit]
     try:
         consumer.publish(

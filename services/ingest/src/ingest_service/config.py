@@ -17,10 +17,23 @@ class HttpLimits:
     max_event_bytes: int = 250_000
 
 
+# How long an Idempotency-Key is remembered: the draft leaves the expiry to the resource
+# and asks that it be published (docs/idempotency.md); a day covers any client's retries.
+# https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/
+DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class IdempotencySettings:
+    table: str | None = None  # None: requests with an Idempotency-Key are refused (503)
+    expiry_seconds: int = DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     bus: BusConfig
     http: HttpLimits
+    idempotency: IdempotencySettings = IdempotencySettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestConfig:
@@ -31,6 +44,12 @@ class IngestConfig:
                 max_body_bytes=_positive(environ, "MAX_BODY_BYTES", defaults.max_body_bytes),
                 max_batch_events=_positive(environ, "MAX_BATCH_EVENTS", defaults.max_batch_events),
                 max_event_bytes=_positive(environ, "MAX_EVENT_BYTES", defaults.max_event_bytes),
+            ),
+            idempotency=IdempotencySettings(
+                table=environ.get("IDEMPOTENCY_TABLE") or None,
+                expiry_seconds=_positive(
+                    environ, "IDEMPOTENCY_EXPIRY_SECONDS", DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS
+                ),
             ),
         )
 

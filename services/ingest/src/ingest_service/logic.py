@@ -2,6 +2,11 @@
 
 Ingest checks shape (an object, within size limits) and stamps what the pipeline needs
 (id, receipt time, source); whether a record honours its contract is validate's job.
+
+A record sent without an id gets one derived from its content and its producer
+(:func:`derived_id`), so the same event sent twice — a client retrying a POST, a
+producer calling PutEvents again — is the same record, stored and counted once
+(docs/idempotency.md).
 """
 
 from __future__ import annotations
@@ -20,12 +25,20 @@ import orjson
 from ingest_service.config import HttpLimits
 
 HTTP_SOURCE = "http"
+# ids ingest derives for records sent without one: DERIVED_ID_PREFIX and 32 hex digits
+DERIVED_ID_PREFIX = "auto-"
+# keys of a record that ingest stamps, left out of the content an id is derived from
+STAMPED_FIELDS = ("id", "received_at", "source")
+# Idempotency-Key: a String (RFC 8941 sf-string, or a bare token), at most this long
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 255
 # orjson writes at most 254 levels of nesting (it reads 1,024): deeper documents cannot
 # travel through the pipeline and are refused at the door.
 MAX_NESTING = 254
 # A rejected input that is not even an object is kept as a bounded preview.
 PREVIEW_CHARS = 2_000
-_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
+# a bare token: visible ASCII but separators and quotes (RFC 9110 tchar and a few more)
+_BARE_KEY = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z:/=@-]+$")
 
 
 def encoded_size(document: Any) -> int | None:
@@ -47,51 +60,57 @@ def preview(value: Any) -> Any:
     return {"preview": repr(value)[:PREVIEW_CHARS]}
 
 
-def safe_id_part(text: str) -> str:
-    """A request id usable inside a record id (API Gateway's may end in '=')."""
-    if not _SAFE_ID.search(text):
-        return text
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def derived_id(record: Mapping[str, Any], producer: str) -> str:
+    """The id of a record sent without one: a digest of its content and its producer.
+
+    The content is the record as sent (type and version defaults applied) without the
+    fields ingest stamps; canonical JSON (keys sorted, compact, UTF-8) of it and the
+    producer, hashed with blake2b (16 bytes). The same event from the same producer
+    always gets the same id however often it is sent; the same content from another
+    producer gets another. See docs/idempotency.md.
+    """
+    content = {k: v for k, v in record.items() if k not in STAMPED_FIELDS}
+    canonical = orjson.dumps([producer, content], option=orjson.OPT_SORT_KEYS)
+    return DERIVED_ID_PREFIX + hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def stamp(
     event: Mapping[str, Any],
     *,
-    default_id: str,
+    producer: str,
     source: str,
     received_at: str,
     default_type: str | None = None,
 ) -> dict[str, Any]:
-    """A producer event becomes a record: id kept or assigned, receipt stamped.
+    """A producer event becomes a record: id kept or derived, receipt stamped.
 
     A producer-supplied id is kept (it deduplicates downstream); otherwise the id is
-    derived from the delivery (the bus event id, or the HTTP request id and position),
-    so a redelivered event keeps its id instead of becoming a second record.
+    derived from the record's content and its producer (:func:`derived_id`), so a
+    redelivered or re-sent event keeps its id instead of becoming a second record.
     """
     record = dict(event)
-    if record.get("id") in (None, ""):
-        record["id"] = default_id
     if "type" not in record and default_type:
         record["type"] = default_type
     record.setdefault("version", 1)
+    if record.get("id") in (None, ""):
+        record["id"] = derived_id(record, producer)
     record["received_at"] = received_at
     record["source"] = source
     return record
 
 
 def rejection(record: Any, stage: str, path: str, reason: str, rejected_at: str) -> dict[str, Any]:
-    record_id = record.get("id") if isinstance(record, Mapping) else None
-    return {
-        "record": record,
-        "record_id": record_id if isinstance(record_id, str) else None,
-        "stage": stage,
-        "rejected_at": rejected_at,
-        "errors": [{"path": path, "reason": reason}],
-    }
+    """A rejection that fits RecordsRejected whatever the record (an id too long for
+    the contract is cut, and the rejection says so: contracts/rejections.py)."""
+    from contracts.rejections import rejection as fitted
+
+    return fitted(
+        record, stage=stage, rejected_at=rejected_at, errors=[{"path": path, "reason": reason}]
+    )
 
 
 def records_from_bus(
@@ -133,11 +152,12 @@ def records_from_bus(
                 )
             )
             continue
+        source = str(event.get("source", ""))
         candidates.append(
             stamp(
                 detail,
-                default_id=f"evt-{event.get('id', '')}",
-                source=str(event.get("source", "")),
+                producer=f"bus|{event.get('account', '')}|{source}",
+                source=source,
                 received_at=received_at,
                 default_type=event.get("detail-type"),
             )
@@ -218,17 +238,88 @@ def _body_bytes(body: str | bytes | None, is_base64: bool) -> bytes:
     return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
 
 
-def records_from_http(events: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+def caller_of(request: Mapping[str, Any]) -> str:
+    """Who sent an HTTP request: the IAM principal API Gateway authorised (the HTTP API
+    requires SigV4 on AWS), or ``anonymous`` where no authoriser ran (the local cloud)."""
+    context = request.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    for key in ("userArn", "callerId", "accountId"):
+        if iam.get(key):
+            return str(iam[key])
+    return "anonymous"
+
+
+def records_from_http(events: list[dict[str, Any]], caller: str) -> list[dict[str, Any]]:
     received_at = now_iso()
+    producer = f"http|{caller}"
     return [
-        stamp(
-            event,
-            default_id=f"http-{safe_id_part(request_id)}-{index}",
-            source=HTTP_SOURCE,
-            received_at=received_at,
-        )
-        for index, event in enumerate(events)
+        stamp(event, producer=producer, source=HTTP_SOURCE, received_at=received_at)
+        for event in events
     ]
+
+
+def idempotency_key(headers: Mapping[str, Any] | None) -> str | None:
+    """The request's Idempotency-Key, or None without one; HttpError 400 when it is
+    not one String.
+
+    The draft defines the field as an RFC 8941 Item whose value is a String
+    (``Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"``); a bare token (the
+    same without quotes), which many clients send, is taken as well. At most
+    MAX_IDEMPOTENCY_KEY characters of printable ASCII. API Gateway joins repeated
+    header fields with commas: two keys in one request are refused.
+    https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/
+    """
+    raw = None
+    for name, value in (headers or {}).items():
+        if str(name).lower() == IDEMPOTENCY_KEY_HEADER:
+            raw = str(value)
+    if raw is None:
+        return None
+    text = raw.strip(" \t")
+    key = _sf_string(text) if text.startswith('"') else text if _BARE_KEY.match(text) else None
+    if not key:
+        raise HttpError(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be one string: a quoted string or a token of printable "
+            "ASCII without spaces, commas or quotes (docs/idempotency.md)",
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise HttpError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key is {len(key)} characters; the limit is {MAX_IDEMPOTENCY_KEY}",
+        )
+    return key
+
+
+def _sf_string(text: str) -> str | None:
+    """An RFC 8941 sf-string (section 3.3.3): printable ASCII in double quotes, with
+    ``\\"`` and ``\\\\`` escapes; None when ``text`` is not exactly one."""
+    out: list[str] = []
+    index = 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            if index + 1 >= len(text) or text[index + 1] not in '"\\':
+                return None
+            out.append(text[index + 1])
+            index += 2
+            continue
+        if char == '"':
+            return "".join(out) if index == len(text) - 1 else None
+        if not " " <= char <= "~":
+            return None
+        out.append(char)
+        index += 1
+    return None
+
+
+def body_fingerprint(body: str | bytes | None, *, is_base64: bool) -> str:
+    """What a repeated request must match under the same Idempotency-Key: SHA-256 of
+    the body's bytes (the draft's idempotency fingerprint). Raises HttpError like
+    parse_http_body for a body flagged base64 that is not."""
+    return hashlib.sha256(_body_bytes(body, is_base64)).hexdigest()
 
 
 def split_ingestable(
@@ -255,7 +346,11 @@ def split_ingestable(
             {"path": v.path.replace(f"{validator.root}.records[0]", "$", 1), "reason": v.reason}
             for v in validator.errors(wrapped, limit=10)
         ]
-        entry = rejection(record, "ingest", "$", "", rejected_at)
-        entry["errors"] = errors
-        rejected.append((index, entry))
+        rejected.append((index, _fitted(record, errors, rejected_at)))
     return ok, rejected
+
+
+def _fitted(record: Any, errors: list[dict[str, str]], rejected_at: str) -> dict[str, Any]:
+    from contracts.rejections import rejection as fitted
+
+    return fitted(record, stage="ingest", rejected_at=rejected_at, errors=errors)

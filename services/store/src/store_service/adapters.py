@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from observability.threads import CallPool
@@ -114,6 +115,18 @@ class StatementError(RuntimeError):
     """DynamoDB refused a statement for a reason no retry fixes (validation, access)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What became of one item's insert: ``owned`` when the stored item is its batch's
+    (inserted now, or by a delivery of the same batch before). ``stored_doc`` is the
+    record found stored under that id when the insert was refused (None when it was
+    inserted now, or when nothing could be read back: an item gone meanwhile), for the
+    caller to tell the same record again from another record under that id."""
+
+    owned: bool
+    stored_doc: str | None = None
+
+
 class RecordClaims(_DynamoAdapter):
     """Record items written once, each naming the batch that first stored it.
 
@@ -146,7 +159,11 @@ class RecordClaims(_DynamoAdapter):
     def claim(self, table: str, items: Sequence[dict[str, Any]]) -> list[bool]:
         """Insert each item (low-level attribute values, ``pk`` and the origin attribute
         set); return, per item, whether the stored item is this one's origin's."""
-        owned = [False] * len(items)
+        return [c.owned for c in self.claim_all(table, items)]
+
+    def claim_all(self, table: str, items: Sequence[dict[str, Any]]) -> list[Claim]:
+        """As ``claim``, with the record stored first for each item not owned."""
+        claims = [Claim(owned=False)] * len(items)
         rounds: list[list[int]] = []  # a key appears at most once per request
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
@@ -167,15 +184,16 @@ class RecordClaims(_DynamoAdapter):
             for chunk, inserted in zip(chunks, answers, strict=True):
                 for index, code in zip(chunk, inserted, strict=True):
                     if code is None:
-                        owned[index] = True
+                        claims[index] = Claim(owned=True)
                     else:
                         existing.append(index)
             if existing:
-                origins = self._origins(table, [items[i]["pk"] for i in existing])
+                found = self._stored(table, [items[i]["pk"] for i in existing])
                 for index in existing:
-                    stored = origins.get(items[index]["pk"]["S"])
-                    owned[index] = stored is not None and stored == items[index][self._origin]["S"]
-        return owned
+                    origin, doc = found.get(items[index]["pk"]["S"], (None, None))
+                    mine = origin is not None and origin == items[index][self._origin]["S"]
+                    claims[index] = Claim(mine, doc)
+        return claims
 
     def _insert(self, table: str, items: Sequence[dict[str, Any]]) -> list[str | None]:
         """``None`` per item inserted, ``"DuplicateItem"`` per item whose key exists."""
@@ -207,23 +225,29 @@ class RecordClaims(_DynamoAdapter):
             self._backoff(attempt)
         return results
 
-    def _origins(self, table: str, keys: Sequence[dict[str, Any]]) -> dict[str, str | None]:
-        found: dict[str, str | None] = {}
+    def _stored(
+        self, table: str, keys: Sequence[dict[str, Any]]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """(origin, doc) of each stored item, by key: consistent reads."""
+        found: dict[str, tuple[str | None, str | None]] = {}
         unique = list({k["S"]: k for k in keys}.values())
         for start in range(0, len(unique), 100):
             pending: Any = {
                 table: {
                     "Keys": [{"pk": k} for k in unique[start : start + 100]],
                     "ConsistentRead": True,
-                    "ProjectionExpression": "pk, #origin",
-                    "ExpressionAttributeNames": {"#origin": self._origin},
+                    "ProjectionExpression": "pk, #origin, #doc",
+                    "ExpressionAttributeNames": {"#origin": self._origin, "#doc": "doc"},
                 }
             }
             for attempt in range(1, self._max_attempts + 1):
                 response = self.client.batch_get_item(RequestItems=pending)
                 self._counted()
                 for item in response["Responses"].get(table, []):
-                    found[item["pk"]["S"]] = item.get(self._origin, {}).get("S")
+                    found[item["pk"]["S"]] = (
+                        item.get(self._origin, {}).get("S"),
+                        item.get("doc", {}).get("S"),
+                    )
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break

@@ -52,18 +52,35 @@ def store_batch(envelope: Any) -> list[Output]:
         return []
     stored_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     batches = {d.metadata.batch_id: d for d in envelope.deliveries()}  # a repeat: once
-    parts = [(d, logic.dedupe_by_id(d.data["records"])) for d in batches.values()]
+    parts = [(d, *logic.first_of_each_id(d.data["records"])) for d in batches.values()]
     items = [
         logic.record_item(r, stored_at, origin=original_batch_id(d.metadata.batch_id))
-        for d, records in parts
+        for d, records, _ in parts
         for r in records
     ]
-    owned = iter(claims.claim(config.records_table, items))
+    claimed = iter(claims.claim_all(config.records_table, items))
     outputs = []
     index: list[dict[str, Any]] = []
     objects: list[logic.ArchiveObject] = []
-    for delivered, records in parts:
-        mine = [r for r in records if next(owned)]
+    duplicates = conflicting = 0
+    for delivered, records, repeats in parts:
+        mine: list[Any] = []
+        conflicts: list[dict[str, Any]] = []
+        for record in records:
+            claim = next(claimed)
+            settled = logic.settle(record, owned=claim.owned, stored_doc=claim.stored_doc)
+            if settled.announced is not None:
+                mine.append(settled.announced)
+            if settled.conflict:
+                conflicts.append(logic.conflict_rejection(record, stored_at))
+            else:
+                duplicates += settled.seen_before
+        for record, first in repeats:  # the first of an id in this batch wins
+            if logic.same_content(logic.record_doc(first), record):
+                duplicates += 1
+            else:
+                conflicts.append(logic.conflict_rejection(record, stored_at))
+        conflicting += len(conflicts)
         batch_id = original_batch_id(delivered.metadata.batch_id)
         index += logic.index_items(batch_id, mine)
         archived = logic.archive_objects(batch_id, mine)
@@ -74,8 +91,15 @@ def store_batch(envelope: Any) -> list[Output]:
         outputs.append(
             Output("RecordsStored", mine, extra={"archives": archives}, parent=delivered)
         )
+        # kept through the rejection path (store's own RejectedRule -> the rejected table)
+        outputs.append(
+            Output("RecordsRejected", conflicts, items_key="rejections", parent=delivered)
+        )
     archive.put_all([(o.key, o.body) for o in objects])
     dynamo.put_all(config.records_table, index)
+    obs = for_service(SERVICE)
+    obs.count("DuplicateRecords", duplicates)
+    obs.count("ConflictingRecords", conflicting)
     return outputs
 
 

@@ -20,7 +20,16 @@ Keys:
   object per (batch, hour); derived from the batch (as first delivered) and its records,
   so a retried batch overwrites its own object.
 - rejected table: ``pk = rejected#<YYYY-MM-DD>``, ``sk = <stage>#<record id or digest>``,
-  so a redelivered rejection overwrites itself.
+  so a redelivered rejection overwrites itself; the store's own rejections (a record
+  whose id was stored first with other content) add a digest of the record, so each
+  conflicting version under one id is kept.
+
+A record id seen again (docs/idempotency.md): the first record stored under an id
+stays. Another record under that id with the same content (what the producer sent:
+the record without what ingest stamps and enrich adds) is the same event sent again,
+a silent no-op counted in ``DuplicateRecords``; with other content it is rejected
+(``duplicate id with different content``), counted in ``ConflictingRecords`` and kept
+in the rejected table.
 """
 
 from __future__ import annotations
@@ -39,6 +48,18 @@ import orjson
 MAX_KEPT_RECORD_BYTES = 350_000
 # a time index item lists at most this many records (~60 bytes each: well under 400 KB)
 INDEX_ENTRIES_PER_ITEM = 4_000
+# what ingest stamps on a record and enrich adds to it: not what its producer sent, so
+# not what tells two records under one id apart
+NOT_CONTENT = frozenset({"received_at", "source", "enrichment"})
+DUPLICATE_ID_REASON = (
+    "duplicate id with different content: the record stored first under this id is kept"
+)
+STORE_STAGE = "store"
+
+
+class RecordVanishedError(RuntimeError):
+    """A record's id was taken when inserting it, yet nothing was there to read back
+    (deleted meanwhile): the batch is retried, and the insert then goes through."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +86,84 @@ def dedupe_by_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return list({str(r["id"]): r for r in records}.values())
 
 
+def first_of_each_id(
+    records: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[tuple[Mapping[str, Any], Mapping[str, Any]]]]:
+    """(the first record of each id, in order; (record, the first under its id) for
+    every later one): a batch stores each id once, and the first one sent wins."""
+    firsts: dict[str, Mapping[str, Any]] = {}
+    repeats: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    for record in records:
+        first = firsts.setdefault(str(record["id"]), record)
+        if first is not record:
+            repeats.append((record, first))
+    return list(firsts.values()), repeats
+
+
+def content(record: Mapping[str, Any]) -> bytes:
+    """What the producer sent: canonical JSON of the record without NOT_CONTENT."""
+    kept = {k: v for k, v in record.items() if k not in NOT_CONTENT}
+    return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
+
+
+def same_content(stored_doc: str | None, record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` is the record stored under its id (as ``doc``) sent again.
+    Raises RecordVanishedError when there was nothing stored to compare with."""
+    if stored_doc is None:
+        raise RecordVanishedError(f"record {record.get('id')!r}: id taken, but nothing stored")
+    return content(orjson.loads(stored_doc)) == content(record)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a batch does with one of its records once its insert is answered."""
+
+    announced: Mapping[str, Any] | None  # what the batch announces (None: another's record)
+    seen_before: bool  # its id was stored already (by this batch's earlier delivery or not)
+    conflict: bool  # stored with other content: the record is rejected, the first stays
+
+
+def settle(record: Mapping[str, Any], *, owned: bool, stored_doc: str | None) -> Settled:
+    """A record's fate from its insert's answer (``RecordClaims.claim_all``).
+
+    Inserted now: announced as it is. Refused: the id was stored before, and the batch
+    announces the record *as stored* if that was its own (an earlier delivery of the same
+    batch: batch ids derive from record ids, so a producer sending other content under
+    the same ids makes the same batch), nothing otherwise. Announcing what is stored
+    keeps every announcement of a batch identical, so the aggregate's claim on it holds
+    and what it counts is the first record; a record whose content differs is a conflict.
+    """
+    if stored_doc is None and owned:
+        return Settled(record, seen_before=False, conflict=False)
+    conflict = not same_content(stored_doc, record)
+    stored = orjson.loads(stored_doc) if owned and stored_doc is not None else None
+    return Settled(stored, seen_before=True, conflict=conflict)
+
+
+def conflict_rejection(record: Mapping[str, Any], rejected_at: str) -> dict[str, Any]:
+    """The rejection of a record whose id was stored first with other content."""
+    from contracts.rejections import rejection
+
+    return rejection(
+        dict(record),
+        stage=STORE_STAGE,
+        rejected_at=rejected_at,
+        errors=[{"path": "$.id", "reason": DUPLICATE_ID_REASON}],
+    )
+
+
+def record_doc(record: Mapping[str, Any]) -> str:
+    """The record as kept in its item (``doc``)."""
+    return orjson.dumps(record).decode()
+
+
 def record_item(record: Mapping[str, Any], stored_at: str, origin: str) -> dict[str, Any]:
     return {
         "pk": {"S": f"rec#{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
         "origin": {"S": origin},
-        "doc": {"S": orjson.dumps(record).decode()},
+        "doc": {"S": record_doc(record)},
     }
 
 
@@ -158,11 +250,13 @@ def archive_objects(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list
 def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, Any]:
     record_json = orjson.dumps(rejection.get("record"))
     record_id = rejection.get("record_id")
-    key = (
-        record_id
-        if isinstance(record_id, str)
-        else hashlib.blake2b(record_json, digest_size=12).hexdigest()
-    )
+    digest = hashlib.blake2b(record_json, digest_size=12).hexdigest()
+    key = record_id if isinstance(record_id, str) else digest
+    record = rejection.get("record")
+    if rejection.get("stage") == STORE_STAGE and isinstance(record_id, str):
+        # one id, several conflicting versions: each kept once, however often it is sent
+        sent = content(record) if isinstance(record, Mapping) else record_json
+        key = f"{record_id}#{hashlib.blake2b(sent, digest_size=12).hexdigest()}"
     rejected_at = str(rejection.get("rejected_at", ""))
     kept = (
         record_json
@@ -173,6 +267,11 @@ def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, An
         "pk": {"S": f"rejected#{rejected_at[:10]}"},
         "sk": {"S": f"{rejection.get('stage', 'unknown')}#{key}"},
         "record_id": {"S": str(record_id)} if isinstance(record_id, str) else {"NULL": True},
+        **(
+            {"record_id_digest": {"S": str(rejection["record_id_digest"])}}
+            if rejection.get("record_id_truncated")
+            else {}
+        ),
         "stage": {"S": str(rejection.get("stage", "unknown"))},
         "rejected_at": {"S": rejected_at},
         "errors": {"S": orjson.dumps(rejection.get("errors", [])).decode()},

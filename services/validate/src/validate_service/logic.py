@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.rejections import rejection
 from contracts.validation import validate_record
 
 MAX_ERRORS_PER_RECORD = 10
@@ -14,7 +15,8 @@ MAX_ERRORS_PER_RECORD = 10
 def split_valid(records: Iterable[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(valid records, rejections). A rejection names each broken rule and its path.
 
-    The record is kept whole in the rejection so a person can see what was sent.
+    The record is kept whole in the rejection so a person can see what was sent; the
+    rejection fits its contract whatever the record (contracts/rejections.py).
     """
     valid: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
@@ -24,14 +26,12 @@ def split_valid(records: Iterable[Any]) -> tuple[list[dict[str, Any]], list[dict
         if not violations:
             valid.append(record)
             continue
-        record_id = record.get("id") if isinstance(record, dict) else None
         rejections.append(
-            {
-                "record": record,
-                "record_id": record_id if isinstance(record_id, str) else None,
-                "stage": "validate",
-                "rejected_at": rejected_at,
-                "errors": [{"path": v.path, "reason": v.reason} for v in violations],
-            }
+            rejection(
+                record,
+                stage="validate",
+                rejected_at=rejected_at,
+                errors=[{"path": v.path, "reason": v.reason} for v in violations],
+            )
         )
     return valid, rejections
