@@ -10,17 +10,31 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bus.aws import Backoff, LazyClient
+from bus.consumer import Consumer
 from enrich_service.ports import SegmentLookupError
+from observability.setup import for_service
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import KeysAndAttributesUnionTypeDef
 
-__all__ = ["DynamoSegmentLookup", "InMemorySegmentLookup"]
+__all__ = ["DynamoSegmentLookup", "InMemorySegmentLookup", "consumer", "reference_item"]
+
+SERVICE = "enrich"
 
 USER_KEY_PREFIX = "user#"
 # BatchGetItem's limit on keys per request.
 MAX_KEYS_PER_REQUEST = 100
+
+
+def consumer(environ: Mapping[str, str]) -> Consumer:
+    """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
+    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+
+
+def reference_item(user_id: str, segment: str) -> dict[str, Any]:
+    """A user's segment as the reference table holds it (for whoever seeds the table)."""
+    return {"pk": {"S": USER_KEY_PREFIX + user_id}, "segment": {"S": segment}}
 
 
 class InMemorySegmentLookup:
