@@ -49,3 +49,37 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name}={value} must be at least 1")
     return value
+
+
+def required(environ: Mapping[str, str], name: str, meaning: str) -> str:
+    """A setting that must be present and non-blank; the error names it and says what it is."""
+    value = (environ.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: {meaning}")
+    return value
+
+
+def integer(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+) -> int:
+    """A whole number within bounds, or `default` when the variable is absent or blank."""
+    value = _any_int(environ, name, default)
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{name}={value} must be {bounds}")
+    return value
+
+
+def _any_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None

@@ -9,11 +9,12 @@ caller reports the input as failed instead of losing it.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from bus.aws import Backoff, LazyClient
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -85,24 +86,14 @@ class EventPublisher:
         max_delay_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
+        self._client: LazyClient[EventBridgeClient] = LazyClient("events", client)
         self._max_request_bytes = max_request_bytes
-        self._max_attempts = max_attempts
-        self._base_delay_s = base_delay_s
-        self._max_delay_s = max_delay_s
-        self._sleep = sleep
+        self._backoff = Backoff(max_attempts, base_delay_s, max_delay_s, sleep=sleep)
         self.stats = PublishStats()
 
     @property
     def client(self) -> EventBridgeClient:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "events", config=Config(retries={"mode": "standard", "max_attempts": 5})
-            )
-        return self._client
+        return self._client.get()
 
     def put(self, entries: Sequence[dict[str, Any]]) -> None:
         """Put every entry or raise PublishError naming the ones that failed."""
@@ -115,7 +106,8 @@ class EventPublisher:
     def _put_call(self, entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
         pending = entries
         given_up: list[tuple[dict[str, Any], str]] = []
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in self._backoff.attempts():
+            self._backoff.pause(attempt)
             response = self.client.put_events(Entries=pending)  # type: ignore[arg-type]
             self.stats.calls += 1
             self.stats.entries += len(pending)
@@ -129,10 +121,8 @@ class EventPublisher:
             ]
             retryable = [f for f in failures if f[1].split(":")[0] not in PERMANENT_ERROR_CODES]
             given_up += [f for f in failures if f not in retryable]
-            if not retryable or attempt == self._max_attempts:
+            if not retryable or self._backoff.is_last(attempt):
                 return given_up + retryable
             pending = [entry for entry, _ in retryable]
             self.stats.retried_entries += len(pending)
-            cap = min(self._max_delay_s, self._base_delay_s * 2 ** (attempt - 1))
-            self._sleep(random.uniform(0, cap))
         return given_up

@@ -89,6 +89,10 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
                 bench_compute_ceiling(profile.ceiling_records, profile.ceiling_baseline_records)
             ],
         )
+    if wanted("compute"):
+        from sdptools.bench.enrich import bench_enrich_logic
+
+        results += _guard("enrich_logic", lambda: [bench_enrich_logic(profile.ceiling_records)])
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
     if wanted("http"):

@@ -19,6 +19,7 @@ from sdptools.cli.common import (
 )
 
 RECORD_TYPES = ("PageView", "Click", "Purchase", "SignUp")
+CURRENCIES = ("EUR", "USD", "GBP")  # revenue read by default (any ISO 4217 code with --currency)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -51,6 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     stats.add_argument("--since", default="15m", help="how far back (default 15m)")
     stats.add_argument("--type", choices=RECORD_TYPES, help="only this record type")
+    stats.add_argument(
+        "--currency",
+        action="append",
+        metavar="CODE",
+        help=f"revenue in this currency (repeatable; default {', '.join(CURRENCIES)})",
+    )
     stats.add_argument("--table", default="sdp-aggregates", help="aggregates table")
     add_target_flags(stats)
     add_json_flag(stats)
@@ -105,32 +112,23 @@ def cmd_rejected_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def stats_since(ddb: Any, table: str, since: datetime, only: str | None) -> dict[str, Any]:
+def stats_since(
+    ddb: Any,
+    table: str,
+    since: datetime,
+    only: str | None,
+    currencies: tuple[str, ...] = CURRENCIES,
+) -> dict[str, Any]:
+    from aggregate_service.reader import AggregatesReader
+
+    reader = AggregatesReader(table, ddb)
     minute_from = since.strftime("%Y-%m-%dT%H:%M")
-    hour_from = since.strftime("%Y-%m-%dT%H")
-
-    def query(pk: str, start: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for page in ddb.get_paginator("query").paginate(
-            TableName=table,
-            KeyConditionExpression="pk = :pk AND sk >= :from",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":from": {"S": start}},
-        ):
-            items.extend(page["Items"])
-        return items
-
     types = [only] if only else list(RECORD_TYPES)
-    per_type = {
-        t: {i["sk"]["S"]: int(i["n"]["N"]) for i in query(f"count#type#{t}", minute_from)}
-        for t in types
-    }
+    per_type = {t: reader.per_minute(t, minute_from) for t in types}
     revenue: dict[str, Decimal] = {}
     if only in (None, "Purchase"):
-        for currency in ("EUR", "USD", "GBP"):
-            total = sum(
-                (Decimal(i["amount"]["N"]) for i in query(f"revenue#{currency}", minute_from)),
-                Decimal(),
-            )
+        for currency in currencies:
+            total = reader.revenue(currency, minute_from)
             if total:
                 revenue[currency] = total
     return {
@@ -138,14 +136,15 @@ def stats_since(ddb: Any, table: str, since: datetime, only: str | None) -> dict
         "totals": {t: sum(v.values()) for t, v in per_type.items()},
         "per_minute": per_type,
         "revenue": {c: str(v) for c, v in revenue.items()},
-        "hour_from": hour_from,
+        "hour_from": since.strftime("%Y-%m-%dT%H"),
     }
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     since = parse_since(args.since)
     ddb = client_for("dynamodb", resolve_endpoint(args))
-    result = stats_since(ddb, args.table, since, args.type)
+    currencies = tuple(c.upper() for c in args.currency) if args.currency else CURRENCIES
+    result = stats_since(ddb, args.table, since, args.type, currencies)
     if args.json:
         emit_json(result)
         return 0

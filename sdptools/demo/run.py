@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from aggregate_service.reader import AggregatesReader
+from enrich_service.adapters import reference_item
 
 from localcloud.cloud import LocalCloud
 from sdptools.cli.common import CliError
@@ -36,10 +38,7 @@ class DemoOptions:
 
 def seed_reference_data(cloud: LocalCloud, segments: dict[str, str]) -> None:
     ddb = cloud.client("dynamodb")
-    items = [
-        {"PutRequest": {"Item": {"pk": {"S": f"user#{u}"}, "segment": {"S": s}}}}
-        for u, s in segments.items()
-    ]
+    items = [{"PutRequest": {"Item": reference_item(u, s)}} for u, s in segments.items()]
     for start in range(0, len(items), 25):
         pending: Any = {"sdp-reference": items[start : start + 25]}
         while pending:
@@ -160,22 +159,8 @@ class Aggregates:
 
 def read_aggregates(cloud: LocalCloud) -> Aggregates:
     """Counters as stored: per type, revenue per currency, and the country total."""
-    ddb = cloud.client("dynamodb")
-    by_type: Counter[str] = Counter()
-    revenue: dict[str, Decimal] = {}
-    countries = 0
-    for page in ddb.get_paginator("scan").paginate(TableName="sdp-aggregates"):
-        for item in page["Items"]:
-            pk = item["pk"]["S"]
-            n = int(item.get("n", {}).get("N", "0"))
-            if pk.startswith("count#type#"):
-                by_type[pk.removeprefix("count#type#")] += n
-            elif pk.startswith("count#country#"):
-                countries += n
-            elif pk.startswith("revenue#"):
-                currency = pk.removeprefix("revenue#")
-                revenue[currency] = revenue.get(currency, Decimal()) + Decimal(item["amount"]["N"])
-    return Aggregates(by_type, revenue, countries)
+    totals = AggregatesReader("sdp-aggregates", cloud.client("dynamodb")).totals()
+    return Aggregates(totals.by_type, totals.revenue, totals.countries)
 
 
 def stored_in_table(cloud: LocalCloud, record_ids: set[str]) -> int:

@@ -46,7 +46,7 @@ def page_view(record_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def get_record(cloud: LocalCloud, record_id: str, timeout: float = 20.0) -> dict[str, Any] | None:
+def get_record(cloud: LocalCloud, record_id: str, timeout: float = 60.0) -> dict[str, Any] | None:
     ddb = cloud.client("dynamodb")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

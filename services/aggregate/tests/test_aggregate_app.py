@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aggregate_service import app
 from aggregate_service.adapters import AggregateStore
+from aggregate_service.config import AggregateConfig
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
@@ -43,7 +44,8 @@ def wire(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
     def use(publisher: RecordingPublisher, table: str = aws.table) -> None:
         consumer = Consumer("aggregate", BusConfig("sdp-bus"), publisher)  # type: ignore[arg-type]
         store = AggregateStore(table, aws.dynamodb, sleep=lambda s: None)
-        monkeypatch.setattr(app, "_runtime", lambda: (consumer, store))
+        config = AggregateConfig(BusConfig("sdp-bus"), table)
+        monkeypatch.setattr(app, "runtime", lambda: app.Runtime(config, consumer, store))
 
     return use
 

@@ -11,10 +11,8 @@ from aggregate_service.logic import (
     MAX_TRANSACTION_ITEMS,
     Claim,
     claims_for,
-    counters_for,
     merge_totals,
     plan_transactions,
-    total_deltas,
     unique_by_id,
 )
 
@@ -44,15 +42,16 @@ def purchase(record_id: str, amount: Any, currency: str = "EUR", **kw: Any) -> d
     return record(record_id, "Purchase", amount=amount, currency=currency, **kw)
 
 
-def moves(r: dict[str, Any]) -> dict[tuple[str, str], tuple[int, Decimal]]:
-    return {key: (delta.n, delta.amount) for key, delta in counters_for(r)}
-
-
 def totals(records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, Decimal]]:
-    return {key: (d.n, d.amount) for key, d in total_deltas(records).items()}
+    """The counters a batch of records moves, through the claims the service makes."""
+    return {key: (d.n, d.amount) for key, d in merge_totals(claims_for("b", records)).items()}
 
 
-# -- counters_for ----------------------------------------------------------------------------------
+def moves(r: dict[str, Any]) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    return totals([r])
+
+
+# -- the counters a record moves ------------------------------------------------------------------
 
 
 def test_a_page_view_counts_its_type_per_minute_and_country_per_hour() -> None:
@@ -85,7 +84,7 @@ def test_the_amount_is_taken_as_written_not_as_a_binary_float() -> None:
     assert amount == Decimal("0.1")
 
 
-# -- total_deltas ----------------------------------------------------------------------------------
+# -- totals ---------------------------------------------------------------------------------------
 
 
 def test_totals_add_up_per_counter() -> None:
@@ -128,7 +127,7 @@ def test_revenue_sums_are_exact(amounts: list[float], expected: str) -> None:
 
 
 def test_no_records_no_totals() -> None:
-    assert total_deltas([]) == {}
+    assert totals([]) == {}
 
 
 # -- claims_for -----------------------------------------------------------------------------------

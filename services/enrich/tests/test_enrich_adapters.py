@@ -196,9 +196,9 @@ def test_builds_its_client_on_first_read_only(
     built: list[str] = []
     real_client: Any = boto3.client
 
-    def client(service: str) -> Any:
+    def client(service: str, **kwargs: Any) -> Any:
         built.append(service)
-        return real_client(service)
+        return real_client(service, **kwargs)
 
     monkeypatch.setattr(boto3, "client", client)
     lookup = DynamoSegmentLookup(TABLE)

@@ -5,25 +5,33 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from enrich_service.config import ConfigError, EnrichConfig
+from enrich_service.config import EnrichConfig
+
+from bus.config import BusConfig, ConfigError
+
+BUS = {"BUS_NAME": "sdp-bus"}
 
 
 def test_reads_the_table_and_defaults_the_ttl() -> None:
-    config = EnrichConfig.from_env({"REFERENCE_TABLE": "sdp-reference"})
-    assert config == EnrichConfig(reference_table="sdp-reference", segment_cache_ttl_seconds=300)
+    config = EnrichConfig.from_env({**BUS, "REFERENCE_TABLE": "sdp-reference"})
+    assert config == EnrichConfig(
+        BusConfig("sdp-bus"), "sdp-reference", segment_cache_ttl_seconds=300
+    )
 
 
 def test_reads_the_ttl() -> None:
-    environ = {"REFERENCE_TABLE": "sdp-reference", "SEGMENT_CACHE_TTL_SECONDS": "60"}
+    environ = {**BUS, "REFERENCE_TABLE": "sdp-reference", "SEGMENT_CACHE_TTL_SECONDS": "60"}
     assert EnrichConfig.from_env(environ).segment_cache_ttl_seconds == 60
 
 
 def test_a_zero_ttl_is_allowed_to_turn_the_cache_off() -> None:
-    environ = {"REFERENCE_TABLE": "t", "SEGMENT_CACHE_TTL_SECONDS": "0"}
+    environ = {**BUS, "REFERENCE_TABLE": "t", "SEGMENT_CACHE_TTL_SECONDS": "0"}
     assert EnrichConfig.from_env(environ).segment_cache_ttl_seconds == 0
 
 
-@pytest.mark.parametrize("environ", [{}, {"REFERENCE_TABLE": ""}, {"REFERENCE_TABLE": "  "}])
+@pytest.mark.parametrize(
+    "environ", [BUS, {**BUS, "REFERENCE_TABLE": ""}, {**BUS, "REFERENCE_TABLE": "  "}]
+)
 def test_a_missing_table_is_named_in_the_error(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="REFERENCE_TABLE"):
         EnrichConfig.from_env(environ)
@@ -31,12 +39,12 @@ def test_a_missing_table_is_named_in_the_error(environ: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("value", ["five", "1.5", "-1"])
 def test_an_unusable_ttl_is_named_in_the_error(value: str) -> None:
-    environ = {"REFERENCE_TABLE": "t", "SEGMENT_CACHE_TTL_SECONDS": value}
+    environ = {**BUS, "REFERENCE_TABLE": "t", "SEGMENT_CACHE_TTL_SECONDS": value}
     with pytest.raises(ConfigError, match="SEGMENT_CACHE_TTL_SECONDS"):
         EnrichConfig.from_env(environ)
 
 
 def test_is_immutable() -> None:
-    config = EnrichConfig.from_env({"REFERENCE_TABLE": "t"})
+    config = EnrichConfig.from_env({**BUS, "REFERENCE_TABLE": "t"})
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.reference_table = "other"

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from enrich_service.adapters import InMemorySegmentLookup
-from enrich_service.logic import bench, enrich_records, partitions_for
-from enrich_service.workload import synthetic_traffic
+from enrich_service.logic import enrich_records, partitions_for
 
-from contracts.validation import get_data_validator, validate_record
+from contracts.validation import get_data_validator
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -182,24 +181,3 @@ def test_output_satisfies_the_records_enriched_contract() -> None:
     out = enrich_records(records, InMemorySegmentLookup({"u-1": "vip"}))
     validator = get_data_validator("RecordsEnriched", 1)
     assert validator.errors({"records": out}) == []
-
-
-def test_bench_reports_its_measurements() -> None:
-    result = bench(n=1000)
-    assert result["records"] == 1000
-    assert result["distinct_user_agents"] > 50
-    assert result["distinct_ips"] > 200
-    for key in (
-        "warm_records_per_second",
-        "warm_best_records_per_second",
-        "cold_cache_records_per_second",
-        "ua_parse_uncached_us",
-        "ip_lookup_uncached_us",
-    ):
-        assert result[key] > 0
-
-
-def test_benchmark_traffic_is_made_of_valid_records() -> None:
-    traffic = synthetic_traffic(500)
-    assert [validate_record(r) for r in traffic.records] == [[]] * 500
-    assert traffic.segments

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from validate_service import app
+from validate_service.config import ValidateConfig
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
@@ -26,7 +27,8 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Callable[[RecordingPublisher], None
 
     def use(publisher: RecordingPublisher) -> None:
         consumer = Consumer("validate", BusConfig("sdp-bus"), publisher)  # type: ignore[arg-type]
-        monkeypatch.setattr(app, "_consumer", lambda: consumer)
+        config = ValidateConfig(BusConfig("sdp-bus"))
+        monkeypatch.setattr(app, "runtime", lambda: app.Runtime(config, consumer))
 
     return use
 

@@ -10,7 +10,6 @@ failure never counts half a batch.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,21 @@ from aggregate_service.logic import (
     merge_totals,
     plan_transactions,
 )
+from bus.aws import Backoff, LazyClient
+from bus.consumer import Consumer
+from observability.setup import for_service
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mypy_boto3_dynamodb import DynamoDBClient
+
+SERVICE = "aggregate"
+
+
+def consumer(environ: Mapping[str, str]) -> Consumer:
+    """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
+    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
 
 
 @dataclass
@@ -47,18 +58,13 @@ class AggregateStore:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.table = table
-        self._client = client
+        self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
         self._marker_ttl_s = marker_ttl_s
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self._backoff = Backoff(max_attempts, sleep=sleep)
 
     @property
     def client(self) -> DynamoDBClient:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client.get()
 
     def apply(self, claims: Sequence[Claim]) -> ApplyResult:
         result = ApplyResult()
@@ -85,9 +91,9 @@ class AggregateStore:
                     result.duplicates += sum(len(group[i].records) for i in already)
                     group = [c for i, c in enumerate(group) if i not in already]
                     continue
-                if attempt >= self._max_attempts:  # conflicts or throttling that did not pass
+                if self._backoff.is_last(attempt):  # conflicts or throttling that did not pass
                     raise
-                self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+                self._backoff.pause(attempt + 1)
                 continue
             result.counted += sum(len(c.records) for c in group)
             result.counters.update(f"{pk}|{sk}" for pk, sk in merge_totals(group))

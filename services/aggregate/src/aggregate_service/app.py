@@ -6,28 +6,36 @@ counted never depends on how deliveries were grouped."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from aggregate_service import adapters
 from aggregate_service.adapters import AggregateStore
+from aggregate_service.config import AggregateConfig
 from aggregate_service.logic import Claim, claims_for, unique_by_id
-from bus.config import ConfigError
 from bus.consumer import Consumer
 from bus.packing import Output
 from bus.saga import original_batch_id
-from observability.setup import for_service
 
-SERVICE = "aggregate"
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the handler builds once per execution environment, on its first event."""
+
+    config: AggregateConfig
+    consumer: Consumer
+    counters: AggregateStore
 
 
 @cache
-def _runtime() -> tuple[Consumer, AggregateStore]:
-    table = os.environ.get("AGGREGATES_TABLE")
-    if not table:
-        raise ConfigError("AGGREGATES_TABLE is not set")
-    ttl_days = int(os.environ.get("MARKER_TTL_DAYS") or 15)
-    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
-    return consumer, AggregateStore(table, marker_ttl_s=ttl_days * 86400)
+def runtime() -> Runtime:
+    config = AggregateConfig.from_env(os.environ)
+    return Runtime(
+        config,
+        adapters.consumer(os.environ),
+        AggregateStore(config.aggregates_table, marker_ttl_s=config.marker_ttl_days * 86400),
+    )
 
 
 def aggregate_batch(envelope: Any) -> list[Output]:
@@ -41,7 +49,7 @@ def aggregate_batch(envelope: Any) -> list[Output]:
                 repeats += len(claim.records)
             else:
                 claims[claim.key] = claim
-    result = _runtime()[1].apply(list(claims.values()))
+    result = runtime().counters.apply(list(claims.values()))
     return [
         Output(
             "AggregatesUpdated",
@@ -58,4 +66,4 @@ def aggregate_batch(envelope: Any) -> list[Output]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _runtime()[0].handle_sqs_batch(event, aggregate_batch)
+    return runtime().consumer.handle_sqs_batch(event, aggregate_batch)

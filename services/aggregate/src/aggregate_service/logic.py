@@ -28,6 +28,10 @@ MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems limit
 MARKER_SK = "aggregate"
 CLAIM_PREFIX = "claim#"
 UNKNOWN_COUNTRY = "unknown"
+# the counters' partition keys (their sort key is the minute, or the hour for countries)
+TYPE_COUNTER = "count#type#"
+COUNTRY_COUNTER = "count#country#"
+REVENUE_COUNTER = "revenue#"
 
 
 @dataclass(slots=True)
@@ -47,29 +51,14 @@ def _moves(record: Mapping[str, Any]) -> tuple[tuple[CounterKey, ...], Decimal |
     partitions = enrichment.get("partitions") or {}
     minute = str(partitions.get("minute") or str(record.get("occurred_at", ""))[:16])
     country = enrichment.get("country") or UNKNOWN_COUNTRY
-    by_country = (f"count#country#{country}", minute[:13])
-    by_type = (f"count#type#{record['type']}", minute)
+    by_country = (f"{COUNTRY_COUNTER}{country}", minute[:13])
+    by_type = (f"{TYPE_COUNTER}{record['type']}", minute)
     if record.get("type") == "Purchase" and "amount" in record:
         currency = str(record.get("currency", "XXX"))
-        return (by_country, by_type, (f"revenue#{currency}", minute)), Decimal(
+        return (by_country, by_type, (f"{REVENUE_COUNTER}{currency}", minute)), Decimal(
             str(record["amount"])
         )
     return (by_country, by_type), None
-
-
-def counters_for(record: Mapping[str, Any]) -> list[tuple[CounterKey, Delta]]:
-    keys, amount = _moves(record)
-    moves = [(keys[1], Delta(n=1)), (keys[0], Delta(n=1))]
-    if amount is not None:
-        moves.append((keys[2], Delta(n=1, amount=amount)))
-    return moves
-
-
-def total_deltas(records: Iterable[Mapping[str, Any]]) -> dict[CounterKey, Delta]:
-    totals: dict[CounterKey, Delta] = {}
-    for record in records:
-        _count(totals, *_moves(record))
-    return totals
 
 
 def _total(totals: dict[CounterKey, Delta], key: CounterKey) -> Delta:

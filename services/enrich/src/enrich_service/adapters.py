@@ -5,22 +5,36 @@ Reference items look like ``{"pk": {"S": "user#<user_id>"}, "segment": {"S": "<n
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bus.aws import Backoff, LazyClient
+from bus.consumer import Consumer
 from enrich_service.ports import SegmentLookupError
+from observability.setup import for_service
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import KeysAndAttributesUnionTypeDef
 
-__all__ = ["DynamoSegmentLookup", "InMemorySegmentLookup"]
+__all__ = ["DynamoSegmentLookup", "InMemorySegmentLookup", "consumer", "reference_item"]
+
+SERVICE = "enrich"
 
 USER_KEY_PREFIX = "user#"
 # BatchGetItem's limit on keys per request.
 MAX_KEYS_PER_REQUEST = 100
+
+
+def consumer(environ: Mapping[str, str]) -> Consumer:
+    """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
+    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+
+
+def reference_item(user_id: str, segment: str) -> dict[str, Any]:
+    """A user's segment as the reference table holds it (for whoever seeds the table)."""
+    return {"pk": {"S": USER_KEY_PREFIX + user_id}, "segment": {"S": segment}}
 
 
 class InMemorySegmentLookup:
@@ -60,14 +74,11 @@ class DynamoSegmentLookup:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table_name
-        self._client = client
+        self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
         self._ttl = ttl_seconds
         self._max_cached = max_cached_users
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay_seconds
-        self._max_delay = max_delay_seconds
+        self._backoff = Backoff(max_attempts, base_delay_seconds, max_delay_seconds, sleep=sleep)
         self._clock = clock
-        self._sleep = sleep
         # user id -> (expires at, segment or None); insertion order is expiry order.
         self._cache: dict[str, tuple[float, str | None]] = {}
 
@@ -92,13 +103,7 @@ class DynamoSegmentLookup:
         return found
 
     def _dynamodb(self) -> DynamoDBClient:
-        """The client, created on first read so that constructing the adapter neither
-        needs credentials nor pays for boto3's client set-up."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client.get()
 
     def _remember(self, uid: str, segment: str | None, now: float) -> None:
         if self._ttl <= 0 or self._max_cached <= 0:
@@ -126,9 +131,8 @@ class DynamoSegmentLookup:
             }
         }
         found: dict[str, str] = {}
-        for attempt in range(self._max_attempts):
-            if attempt:
-                self._sleep(self._backoff(attempt))
+        for attempt in self._backoff.attempts():
+            self._backoff.pause(attempt)
             response = self._dynamodb().batch_get_item(RequestItems=request)
             for item in response["Responses"].get(self._table, ()):
                 _collect(item, found)
@@ -139,13 +143,8 @@ class DynamoSegmentLookup:
         left = len(request[self._table]["Keys"])
         raise SegmentLookupError(
             f"{left} of {len(user_ids)} users still unprocessed by {self._table} "
-            f"after {self._max_attempts} attempts"
+            f"after {self._backoff.max_attempts} attempts"
         )
-
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter, so concurrent functions throttled together do not retry together."""
-        ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
-        return random.uniform(0.0, ceiling)
 
 
 def _collect(item: Mapping[str, Any], found: dict[str, str]) -> None:

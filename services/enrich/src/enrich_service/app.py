@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from bus.consumer import Consumer
 from bus.packing import Output
+from enrich_service import adapters
 from enrich_service.adapters import DynamoSegmentLookup
 from enrich_service.config import EnrichConfig
 from enrich_service.logic import enrich_records
-from observability.setup import for_service
 
-SERVICE = "enrich"
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the handler builds once per execution environment, on its first event."""
+
+    config: EnrichConfig
+    consumer: Consumer
+    segments: DynamoSegmentLookup
 
 
 @cache
-def _runtime() -> tuple[Consumer, DynamoSegmentLookup]:
+def runtime() -> Runtime:
     config = EnrichConfig.from_env(os.environ)
-    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
-    return consumer, DynamoSegmentLookup(
-        config.reference_table, ttl_seconds=config.segment_cache_ttl_seconds
+    return Runtime(
+        config,
+        adapters.consumer(os.environ),
+        DynamoSegmentLookup(config.reference_table, ttl_seconds=config.segment_cache_ttl_seconds),
     )
 
 
 def enrich_batch(envelope: Any) -> list[Output]:
-    return [Output("RecordsEnriched", enrich_records(envelope.data["records"], _runtime()[1]))]
+    return [Output("RecordsEnriched", enrich_records(envelope.data["records"], runtime().segments))]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _runtime()[0].handle_sqs_batch(event, enrich_batch)
+    return runtime().consumer.handle_sqs_batch(event, enrich_batch)

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from bus.consumer import Consumer
 from bus.packing import Output
-from observability.setup import for_service
+from validate_service import adapters
+from validate_service.config import ValidateConfig
 from validate_service.logic import split_valid
 
-SERVICE = "validate"
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the handler builds once per execution environment, on its first event."""
+
+    config: ValidateConfig
+    consumer: Consumer
 
 
 @cache
-def _consumer() -> Consumer:
-    return Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
+def runtime() -> Runtime:
+    return Runtime(ValidateConfig.from_env(os.environ), adapters.consumer(os.environ))
 
 
 def validate_batch(envelope: Any) -> list[Output]:
@@ -28,4 +36,4 @@ def validate_batch(envelope: Any) -> list[Output]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _consumer().handle_sqs_batch(event, validate_batch)
+    return runtime().consumer.handle_sqs_batch(event, validate_batch)
