@@ -254,6 +254,11 @@ def _write_html(report: dict[str, Any], trace: Any, directory: Path) -> Path:
             "dead-lettered": records["dead_lettered"],
         },
         "counts": {k: v for k, v in records.items() if isinstance(v, int)},
+        # what the workload was designed to produce: these are not problems
+        "expected": {
+            "rejected": report["checks"]["expected_invalid"],
+            "dead_lettered": len(report.get("poison_ids") or []),
+        },
         "latency_ms": report["latency_ms"],
         "throughput": report["throughput"],
         "trace": to_json(trace) if trace is not None else None,
