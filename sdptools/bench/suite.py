@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,8 @@ class Profile:
     ceiling_records: int = 20_000
     ceiling_baseline_records: int = 2_000
     rate_records: int = 2_000
+    help_runs: int = 5
+    persist_records: int = 100_000
 
 
 QUICK = Profile(
@@ -29,7 +31,31 @@ QUICK = Profile(
     ceiling_records=1_000,
     ceiling_baseline_records=100,
     rate_records=200,
+    help_runs=3,
+    persist_records=2_000,
 )
+
+
+class _Reported(list[Result]):
+    """The results so far; each one is handed to `on_result` as it is added, so a
+    terminal can show every benchmark as it finishes."""
+
+    def __init__(self, on_result: Callable[[Result], None] | None) -> None:
+        super().__init__()
+        self._on_result = on_result
+
+    def append(self, result: Result) -> None:
+        super().append(result)
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def extend(self, results: Iterable[Result]) -> None:
+        for result in results:
+            self.append(result)
+
+    def __iadd__(self, results: Iterable[Result]) -> _Reported:  # type: ignore[override,misc]
+        self.extend(results)
+        return self
 
 
 def _guard(name: str, run: Callable[[], list[Result]]) -> list[Result]:
@@ -48,7 +74,11 @@ def _guard(name: str, run: Callable[[], list[Result]]) -> list[Result]:
         ]
 
 
-def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
+def run_all(
+    profile: Profile,
+    only: set[str] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
     from sdptools.bench import cloud as cloud_bench
     from sdptools.bench.ceiling import bench_compute_ceiling
     from sdptools.bench.coldstart import bench_cold_start
@@ -56,7 +86,11 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
     def wanted(name: str) -> bool:
         return not only or name in only
 
-    results: list[Result] = []
+    results: list[Result] = _Reported(on_result)
+    if wanted("cli"):
+        from sdptools.bench.clihelp import bench_cli_help
+
+        results += _guard("cli_help", lambda: [bench_cli_help(profile.help_runs)])
     if wanted("validation"):
         from sdptools.contracts.bench import validation_cost
 
@@ -84,6 +118,14 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("persist"):
+        from sdptools.bench.persist import bench_persist_restore
+
+        with tempfile.TemporaryDirectory(prefix="sdp-bench-persist-") as tmp:
+            results += _guard(
+                "persist_restore",
+                lambda: [bench_persist_restore(profile.persist_records, Path(tmp))],
+            )
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

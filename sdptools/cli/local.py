@@ -99,7 +99,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (TemplateError, ServerStartError, StateError) as exc:
         raise CliError(str(exc)) from exc
     stopping = threading.Event()
-    cloud.on_failure(lambda problem: (quiet_after_failure(), stopping.set()))
+    cloud.on_failure(lambda problem: quiet_after_failure())
+    cloud.on_failure(lambda problem: stopping.set())
 
     def _stop(signum: int, frame: Any) -> None:
         stopping.set()

@@ -86,8 +86,8 @@ class ResultLines:
             self._status.start()
         return self
 
-    def line(self, text: str) -> None:
-        self.done += 1
+    def line(self, text: str, *, counts: bool = True) -> None:
+        self.done += counts
         if self._console is None:
             return
         self._console.print(text, markup=False)
