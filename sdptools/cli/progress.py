@@ -90,7 +90,7 @@ class ResultLines:
         self.done += counts
         if self._console is None:
             return
-        self._console.print(text, markup=False)
+        self._console.print(text, markup=False, soft_wrap=True)  # rows as printed
         self._status.update(f"{self._waiting} ({self.done} done)")
 
     def __exit__(
