@@ -249,3 +249,11 @@ def test_aws_without_credentials_as_json(tmp_path: Path) -> None:
 def test_without_a_local_cloud_every_command_says_so(tmp_path: Path, command: Any) -> None:
     line = one_line_failure(_sdp(*command, env=clean_env(tmp_path)))
     assert "not running" in line or "no trace" in line.lower(), line
+
+
+def test_the_demo_help_reads_as_written() -> None:
+    result = _sdp("demo", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "~2% invalid" in text and "%%" not in text
+    assert "5% transient failures" in text
