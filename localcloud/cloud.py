@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,8 +41,10 @@ from localcloud.server import (
     LOCAL_REGION,
     MotoServer,
     PortInUseError,
+    StateError,
     port_is_free,
 )
+from localcloud.watch import Watchdog
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -110,11 +113,22 @@ class LocalCloud:
     # the defaults, here and in the moto server): for the processes that exist to run
     # the cloud (`sdp local up`, `sdp demo`, `sdp bench`), not a test run.
     tune_gc: bool = False
+    # Keep the data (tables, objects, queues) in this directory across restarts
+    # (localcloud.persist): loaded at start, saved every `persist_every_s` and at stop.
+    persist_dir: Path | None = None
+    persist_every_s: float = 60.0
+    # what the user runs to start again, named when a part of the cloud dies
+    restart_command: str = "sdp local up"
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
+        if self.persist_dir is not None:
+            self.persist_dir = Path(self.persist_dir).resolve()
         self.server = MotoServer(
-            port=self.port, log_path=self.state_dir / "logs" / "moto.log", env=self.server_env
+            port=self.port,
+            log_path=self.state_dir / "logs" / "moto.log",
+            persist_dir=self.persist_dir,
+            env=self.server_env,
         )
         self.deployed: dict[str, DeployedStack] = {}
         self.runtime: LambdaRuntime | None = None
@@ -124,6 +138,11 @@ class LocalCloud:
         self.killed_workers: list[str] = []  # fault injection: what was killed
         self._deploy_lock = threading.Lock()
         self._gc_tuned = False
+        self.watchdog: Watchdog | None = None
+        self.restored: dict[str, Any] | None = None  # what --persist loaded at start
+        self.last_saved: dict[str, Any] | None = None
+        self._autosave_stop = threading.Event()
+        self._autosave: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -154,6 +173,8 @@ class LocalCloud:
                 deployed = deployer.deploy(spec)
                 self.deployed[spec.name] = deployed
                 timings[spec.name] = round(deployed.deploy_seconds, 3)
+            if self.persist_dir is not None:  # into the deployed resources, before polling
+                self.restored = self.server.load_state()
             workers_began = time.perf_counter()
             self.collector = XRayCollector(self.client("xray"))
             self.collector.start()
@@ -188,6 +209,14 @@ class LocalCloud:
         if self.tune_gc and os.environ.get("SDP_GC_TUNE", "1") != "0":
             gcpolicy.tune()
             self._gc_tuned = True
+        self.watchdog = Watchdog(self.health)
+        self.watchdog.on_failure(self._halt)
+        self.watchdog.start()
+        if self.persist_dir is not None and self.persist_every_s > 0:
+            self._autosave = threading.Thread(
+                target=self._save_every, daemon=True, name="localcloud-autosave"
+            )
+            self._autosave.start()
         now = time.perf_counter()
         return UpReport(
             endpoint=self.endpoint,
@@ -197,6 +226,76 @@ class LocalCloud:
             seconds_workers=now - workers_began,
             functions=statuses,
         )
+
+    # -- health ----------------------------------------------------------------------
+    @property
+    def failure(self) -> str | None:
+        """None while every part is alive; otherwise one line: what died, what was
+        lost, what to run."""
+        return self.watchdog.failure if self.watchdog is not None else None
+
+    def on_failure(self, callback: Callable[[str], None]) -> None:
+        """`callback(message)` once, when a part of the cloud that cannot be replaced dies."""
+        assert self.watchdog is not None, "on_failure before start"
+        self.watchdog.on_failure(callback)
+
+    def health(self) -> str | None:
+        """The first dead part found, as one line; None when all are alive. Function
+        workers are not in it: a dead one is replaced at the next invocation, as Lambda
+        replaces an execution environment."""
+        ended = self.server.exit_status()
+        if ended is not None:
+            return (
+                f"moto's server (pid {self.server.pid}, {self.endpoint}) {ended}: "
+                f"{self._what_is_lost()}; {self._what_to_run()}"
+            )
+        if self.collector is not None and not self.collector.alive():
+            return (
+                "the X-Ray collector stopped: traces are no longer recorded; "
+                f"stop this local cloud and {self._what_to_run()}"
+            )
+        return None
+
+    def _what_is_lost(self) -> str:
+        if self.persist_dir is None:
+            return "the data it held in memory (tables, objects, queues) is gone"
+        saved = (self.last_saved or self.restored or {}).get("saved_at")
+        if saved:
+            return f"changes since the snapshot of {saved} in {self.persist_dir} are gone"
+        return f"nothing was saved in {self.persist_dir} yet: the data in memory is gone"
+
+    def _what_to_run(self) -> str:
+        command = self.restart_command
+        if self.persist_dir is not None and command.startswith("sdp local up"):
+            command += f" --persist {self.persist_dir}"
+        return f"start it again with `{command}`"
+
+    def _halt(self, problem: str) -> None:
+        """A part died: stop everything that would keep calling it (and logging)."""
+        log.debug("local cloud failed: %s", problem)
+        self._autosave_stop.set()
+        if self.runtime is not None:
+            self.runtime.halt()
+        if self.collector is not None:
+            self.collector.abort()
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self) -> dict[str, Any]:
+        """Write a snapshot of the data now (`persist_dir` must be set)."""
+        if self.persist_dir is None:
+            raise StateError("this local cloud keeps no state: start it with --persist DIR")
+        self.last_saved = self.server.save_state()
+        return self.last_saved
+
+    def _save_every(self) -> None:
+        while not self._autosave_stop.wait(self.persist_every_s):
+            if self.failure is not None:
+                return
+            try:
+                self.save()
+            except StateError as exc:
+                if self.failure is None:
+                    log.warning("%s", exc)
 
     def _trace_invocation(self, invocation: Invocation) -> None:
         """Add the segment the Lambda service adds on AWS: one per invocation."""
@@ -230,6 +329,12 @@ class LocalCloud:
         return sqs
 
     def stop(self) -> None:
+        """Stop every part; with `persist_dir`, save the data once everything is quiet.
+        After a failure nothing waits on the dead part: workers are ended at once."""
+        failed = self.failure is not None
+        self._autosave_stop.set()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.http is not None:
             self.http.stop()
             self.http = None
@@ -238,11 +343,22 @@ class LocalCloud:
             self._control.server_close()
             self._control = None
         if self.runtime is not None:
-            self.runtime.stop()
+            if failed:
+                self.runtime.abort()
+            else:
+                self.runtime.stop()
             self.runtime = None
         if self.collector is not None:
-            self.collector.stop()
+            if failed:
+                self.collector.abort()
+            else:
+                self.collector.stop()
             self.collector = None
+        if self.persist_dir is not None and not failed and self.server.exit_status() is None:
+            try:
+                self.save()
+            except StateError as exc:
+                log.error("%s", exc)
         self.server.stop()
         self.state_file.unlink(missing_ok=True)
         if self._gc_tuned:  # this process may go on without a cloud (a test run, a bench)
@@ -313,6 +429,9 @@ class LocalCloud:
             "endpoint": self.endpoint,
             "http": self.http.url if self.http else None,
             "pid": os.getpid(),
+            "server_pid": self.server.pid,
+            "persist": str(self.persist_dir) if self.persist_dir else None,
+            "last_saved": (self.last_saved or {}).get("saved_at"),
             "stacks": stacks,
             "functions": self.runtime.status() if self.runtime else {},
             "queues": {n: q for n, q in queues.items() if not n.endswith("-dlq")},
@@ -347,57 +466,75 @@ class LocalCloud:
         return self.state_dir / "local.json"
 
     def serve_control(self) -> int:
-        cloud = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep the console for the user
-                pass
-
-            def _reply(self, code: int, payload: Any) -> None:
-                body = json.dumps(payload, default=str).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path == "/status":
-                    self._reply(200, cloud.status())
-                else:
-                    self._reply(404, {"error": f"no such path {self.path}"})
-
-            def do_POST(self) -> None:
-                if self.path.startswith("/deploy/"):
-                    service = self.path.removeprefix("/deploy/")
-                    try:
-                        deployed = cloud.redeploy(service)
-                    except TemplateError as exc:
-                        self._reply(400, {"error": str(exc)})
-                        return
-                    self._reply(
-                        200,
-                        {
-                            "stack": deployed.spec.name,
-                            "seconds": round(deployed.deploy_seconds, 3),
-                            "functions": [f.function_name for f in deployed.functions],
-                        },
-                    )
-                else:
-                    self._reply(404, {"error": f"no such path {self.path}"})
-
-        self._control = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        """The control endpoint (`sdp local status`, `sdp deploy <service> --local`) and
+        the state file through which other processes find this cloud."""
+        handler = type("Handler", (_ControlHandler,), {"cloud": self})
+        self._control = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         port = int(self._control.server_address[1])
         threading.Thread(target=self._control.serve_forever, daemon=True).start()
         self.state_file.write_text(
             json.dumps(
                 {
                     "pid": os.getpid(),
+                    "server_pid": self.server.pid,
                     "endpoint": self.endpoint,
                     "http": self.http.url if self.http else None,
                     "control": f"http://127.0.0.1:{port}",
+                    "persist": str(self.persist_dir) if self.persist_dir else None,
                     "started_at": time.time(),
                 }
             )
         )
         return port
+
+
+class _ControlHandler(BaseHTTPRequestHandler):
+    cloud: LocalCloud
+
+    def log_message(self, *args: Any) -> None:  # keep the console for the user
+        pass
+
+    def _reply(self, code: int, payload: Any) -> None:
+        body = json.dumps(payload, default=str).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _answer(self, work: Callable[[], tuple[int, Any]]) -> None:
+        """Run `work` unless the cloud has failed; a failure, before or during it, is a
+        503 with one line saying what is wrong."""
+        problem = self.cloud.failure
+        if problem is None:
+            try:
+                code, payload = work()
+            except Exception as exc:
+                problem = self.cloud.failure or f"{type(exc).__name__}: {exc}"
+            else:
+                self._reply(code, payload)
+                return
+        self._reply(503, {"error": f"the local cloud is not healthy: {problem}"})
+
+    def do_GET(self) -> None:
+        if self.path == "/status":
+            self._answer(lambda: (200, self.cloud.status()))
+        else:
+            self._reply(404, {"error": f"no such path {self.path}"})
+
+    def do_POST(self) -> None:
+        if self.path.startswith("/deploy/"):
+            self._answer(lambda: self._deploy(self.path.removeprefix("/deploy/")))
+        else:
+            self._reply(404, {"error": f"no such path {self.path}"})
+
+    def _deploy(self, service: str) -> tuple[int, Any]:
+        try:
+            deployed = self.cloud.redeploy(service)
+        except TemplateError as exc:
+            return 400, {"error": str(exc)}
+        return 200, {
+            "stack": deployed.spec.name,
+            "seconds": round(deployed.deploy_seconds, 3),
+            "functions": [f.function_name for f in deployed.functions],
+        }

@@ -184,6 +184,7 @@ class Forwarder:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="xray-forwarder", daemon=True)
+        self._aborted = False
 
     def start(self) -> None:
         self._thread.start()
@@ -195,6 +196,14 @@ class Forwarder:
         """Send everything submitted so far, then end the thread."""
         self._queue.put(_STOP)
         self._thread.join()
+
+    def abort(self) -> None:
+        """Drop what is queued and end the thread, without a call (the API is gone)."""
+        self._aborted = True
+        self._queue.put(_STOP)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         stopping = False
@@ -220,6 +229,9 @@ class Forwarder:
         return batch, False
 
     def _send(self, batch: list[str]) -> None:
+        if self._aborted:
+            self._counters.add(dropped=len(batch))
+            return
         try:
             response = self._xray.put_trace_segments(TraceSegmentDocuments=batch)
         except (BotoCoreError, ClientError) as exc:
@@ -302,6 +314,20 @@ class XRayCollector:
         self._receiver.join()
         self._forwarder.stop()
         self._socket.close()
+
+    def alive(self) -> bool:
+        """False once the receiving or the forwarding thread has ended unasked."""
+        if self._receiver is None or self._stopping.is_set():
+            return True
+        return self._receiver.is_alive() and self._forwarder.alive()
+
+    def abort(self) -> None:
+        """Stop at once, dropping what is not forwarded yet: the X-Ray API is gone."""
+        if self._socket is None or self._stopping.is_set():
+            return
+        with self._submit_lock:
+            self._stopping.set()
+        self._forwarder.abort()
 
     def record_invocation(
         self,

@@ -4,6 +4,8 @@ Run as ``python -m localcloud.motoserver -H 127.0.0.1 -p 4566``: the same
 arguments as ``python -m moto.server``, and the same application served the same way
 (werkzeug, one thread per request), wrapped in the meter (``localcloud.meter.meter``) that
 counts the billable units of every request and serves them at ``/_sdp/meter``.
+``--persist DIR`` serves ``POST /_sdp/state/save`` and ``/_sdp/state/load``: a snapshot of
+the data in DIR (``localcloud.persist``).
 ``SDP_METER=0`` serves moto's application unwrapped; ``SDP_GC_TUNE=0`` keeps CPython's
 garbage collection defaults instead of ``gcpolicy.tune()``. Requests that succeed are not
 logged one line each (at a thousand requests a second, the log line cost more than
@@ -42,12 +44,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="stop when the process that started this one is gone",
     )
+    parser.add_argument(
+        "--persist", metavar="DIR", help="save and load snapshots of the data in DIR on request"
+    )
     return parser.parse_args(argv)
 
 
-def build_app(*, metered: bool = True) -> Any:
+def build_app(*, metered: bool = True, persist: str | None = None) -> Any:
     """moto's server application behind the local Schemas API (localcloud/schemas),
-    wrapped in the meter unless `metered` is false."""
+    wrapped in the meter unless `metered` is false, and in the snapshot endpoints when
+    `persist` names a directory."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     moto_app = DomainDispatcherApplication(create_backend_app)
@@ -58,15 +64,21 @@ def build_app(*, metered: bool = True) -> Any:
     from localcloud.schemas.cloudformation import register_resource_types
 
     register_resource_types()
-    app = SchemasMiddleware(moto_app)
-    if not metered:
-        return app
-    from localcloud.meter.meter import Meter, MeterMiddleware
-    from localcloud.meter.motohooks import MotoTables, install_delivery_counters
+    app: Any = SchemasMiddleware(moto_app)
+    if metered:
+        from localcloud.meter.meter import Meter, MeterMiddleware
+        from localcloud.meter.motohooks import MotoTables, install_delivery_counters
 
-    meter = Meter(catalog=MotoTables())
-    install_delivery_counters(meter)
-    return MeterMiddleware(app, meter)
+        meter = Meter(catalog=MotoTables())
+        install_delivery_counters(meter)
+        app = MeterMiddleware(app, meter)
+    if persist:
+        from pathlib import Path
+
+        from localcloud.persist import StateMiddleware, StateStore
+
+        app = StateMiddleware(app, StateStore(Path(persist)))
+    return app
 
 
 def request_handler() -> Any:
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         ssl_context = (args.ssl_cert, args.ssl_key)
     elif args.ssl:
         ssl_context = "adhoc"
-    app = build_app(metered=os.environ.get("SDP_METER", "1") != "0")
+    app = build_app(metered=os.environ.get("SDP_METER", "1") != "0", persist=args.persist)
     if os.environ.get("SDP_GC_TUNE", "1") != "0":
         gcpolicy.tune()
     if args.exit_with_parent:

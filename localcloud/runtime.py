@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import socket
 import statistics
 import subprocess
@@ -119,8 +120,14 @@ class FunctionStats:
     """What `sdp local status` shows per function."""
 
     status: str = "starting"  # starting | ready | failed | stopped
+    # which deployment of the function these are: 1 for the first, +1 at every
+    # redeploy, with a digest of the code directory it runs
+    version: int = 1
+    code_sha256: str = ""
+    deployed_at: float = field(default_factory=time.time)
     init_ms: list[float] = field(default_factory=list)
     invocations: int = 0
+    domain_records: int = 0  # records in the envelopes (or producer events) delivered
     errors: int = 0
     timeouts: int = 0
     crashes: int = 0
@@ -147,6 +154,8 @@ class FunctionStats:
             "crashes": self.crashes,
             "throttles": self.throttles,
             "records": self.records,
+            "version": self.version,
+            "code_sha256": self.code_sha256,
             "duration_ms_p50": p(0.5) if durations else None,
             "duration_ms_p95": p(0.95) if durations else None,
             "duration_ms_mean": round(statistics.fmean(durations), 2) if durations else None,
@@ -237,12 +246,16 @@ class Worker:
         return Outcome("result")
 
     def invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
-        assert self._conn is not None, "invoke before start"
+        # the connection is read once: another thread may kill this worker meanwhile
+        # (a fault injected, the runtime aborting), which then reads as a crash
+        conn, proc = self._conn, self._proc
         timeout_s = self.config.timeout_s
         began = time.perf_counter()
         request_id = str(uuid.uuid4())
         try:
-            self._conn.send(
+            if conn is None:
+                raise EOFError("the execution environment is gone")
+            conn.send(
                 {
                     "kind": "invoke",
                     "event": event,
@@ -251,16 +264,16 @@ class Worker:
                     "trace_header": trace_header,
                 }
             )
-            if not self._conn.poll(timeout_s):
+            if not conn.poll(timeout_s):
                 self.kill()  # Lambda ends the environment of a timed-out invocation
                 return Outcome(
                     "timeout",
                     error=f"Task timed out after {timeout_s:.2f} seconds",
                     duration_ms=timeout_s * 1000,
                 )
-            reply = self._conn.recv()
+            reply = conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            code = self._proc.poll() if self._proc else None
+            code = proc.poll() if proc else None
             self.kill()
             return Outcome(
                 "crash",
@@ -403,8 +416,19 @@ def run_invocation(
     return outcome, invocation
 
 
-def record_outcome(stats: FunctionStats, outcome: Outcome, records: int, name: str) -> None:
+def record_outcome(
+    stats: FunctionStats,
+    outcome: Outcome,
+    records: int,
+    name: str,
+    *,
+    quiet: bool = False,
+    domain_records: int = 0,
+) -> None:
+    """Count an invocation; a failed one is logged unless the runtime is stopping (a
+    worker killed on the way out is not news)."""
     with stats.lock:
+        stats.domain_records += domain_records
         stats.invocations += 1
         stats.records += records
         stats.durations_ms.append(outcome.duration_ms)
@@ -416,8 +440,60 @@ def record_outcome(stats: FunctionStats, outcome: Outcome, records: int, name: s
             stats.crashes += 1
         if outcome.kind != "result":
             stats.last_error = outcome.traceback or outcome.error
-    if outcome.kind != "result":
+    if outcome.kind != "result" and not quiet:
         log.warning("%s: %s", name, outcome.error)
+
+
+_RECORD_COUNT = re.compile(rb'"record_count":\s*(\d+)')
+
+
+def domain_record_count(messages: list[dict[str, Any]]) -> int:
+    """Records the messages carry: an envelope's record_count, or one for a producer
+    event (which is one record)."""
+    total = 0
+    for m in messages:
+        found = _RECORD_COUNT.search(m.get("Body", "").encode())
+        total += int(found.group(1)) if found else 1
+    return total
+
+
+def code_digest(directory: Path) -> str:
+    """sha256 of a function's code directory (paths and contents; caches left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Outage:
+    """Logs a failing call once when it starts failing and once when it works again,
+    not at every retry (a server gone for good would fill the log forever)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+        self.failures = 0
+
+    def failed(self, exc: BaseException, *, quiet: bool = False) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            if not quiet:
+                log.warning(
+                    "%s failing: %s (retrying; logged again when it recovers)", self.what, exc
+                )
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s works again after %.1f s (%d failed attempts)",
+                self.what,
+                time.monotonic() - self.since,
+                self.failures,
+            )
+            self.since, self.failures = None, 0
 
 
 class Poller(threading.Thread):
@@ -449,6 +525,8 @@ class Poller(threading.Thread):
         self._stop_event = threading.Event()
         self.worker: Worker | None = None
         self.busy = False
+        self._receiving = Outage(f"receive from {mapping.queue_url}")
+        self._deleting = Outage(f"delete on {mapping.queue_url}")
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -520,12 +598,13 @@ class Poller(threading.Thread):
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
-            return list(response.get("Messages", []))
         except Exception as exc:  # the queue or the server went away: back off, retry
             if not self._stop_event.is_set():
-                log.warning("receive from %s failed: %s", self.mapping.queue_url, exc)
-                self._stop_event.wait(1.0)
+                self._receiving.failed(exc)
+                self._stop_event.wait(min(5.0, 0.5 * self._receiving.failures))
             return []
+        self._receiving.succeeded()
+        return list(response.get("Messages", []))
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         assert self.worker is not None
@@ -545,8 +624,15 @@ class Poller(threading.Thread):
                 self._limit.release()
         ids = [msg["MessageId"] for msg in messages]
         failed = failed_message_ids(outcome, ids, self.mapping.report_batch_item_failures)
-        record_outcome(self._stats, outcome, len(messages), self.config.name)
         done = [msg for msg in messages if msg["MessageId"] not in failed]
+        record_outcome(
+            self._stats,
+            outcome,
+            len(messages),
+            self.config.name,
+            quiet=self._stop_event.is_set(),
+            domain_records=domain_record_count(done),
+        )
         self._delete_done(done)
         if self._on_invoke is not None:
             self._on_invoke(invocation)
@@ -562,8 +648,9 @@ class Poller(threading.Thread):
                     QueueUrl=self.mapping.queue_url, Entries=entries
                 )
             except Exception as exc:  # the message comes back after its visibility timeout
-                log.warning("delete on %s failed: %s", self.mapping.queue_url, exc)
+                self._deleting.failed(exc, quiet=self._stop_event.is_set())
                 continue
+            self._deleting.succeeded()
             for failure in result.get("Failed", []):
                 log.warning("delete on %s failed: %s", self.mapping.queue_url, failure)
 
@@ -642,7 +729,7 @@ class InvokePool:
                     return Outcome("error", error=self._stats.last_error or "init failed")
                 worker = replacement
             outcome, invocation = run_invocation(worker, self.config, event, trace_header, 1)
-            record_outcome(self._stats, outcome, 1, self.config.name)
+            record_outcome(self._stats, outcome, 1, self.config.name, quiet=self._stopped)
             self._notify(invocation)
             return outcome
         finally:
@@ -688,6 +775,8 @@ class LambdaRuntime:
         self.function_env = {k: dict(v) for k, v in (function_env or {}).items()}
         self._pollers: dict[str, list[Poller]] = {}  # stack name -> pollers
         self._functions: dict[str, tuple[FunctionConfig, FunctionStats, str]] = {}
+        # every deployment's stats, oldest first: which version handled what
+        self._history: dict[str, list[FunctionStats]] = {}
         self._lock = threading.Lock()
         self.hooks: list[InvocationHook] = []  # trace collector, cost meter, ...
         self._pools: dict[str, InvokePool] = {}
@@ -744,8 +833,11 @@ class LambdaRuntime:
         pollers: list[Poller] = []
         for source in stack.functions:
             config = self._function_config(source)
-            stats = FunctionStats()
+            digest = code_digest(source.code_dir)
             with self._lock:
+                history = self._history.setdefault(config.name, [])
+                stats = FunctionStats(version=len(history) + 1, code_sha256=digest)
+                history.append(stats)
                 self._functions[config.name] = (config, stats, stack.spec.name)
             mappings = self._mappings(config)
             if not mappings:  # invoked synchronously (the HTTP front), from a pool
@@ -838,6 +930,52 @@ class LambdaRuntime:
             poller.stop()
         for name in names:
             self.stop_stack(name)
+
+    def halt(self) -> None:
+        """Stop polling and taking invocations, without waiting for anything: the
+        server is gone, so every call would only fail (and log)."""
+        with self._lock:
+            pollers = [p for ps in self._pollers.values() for p in ps]
+            pools = list(self._pools.values())
+        for poller in pollers:
+            poller.stop()
+        for pool in pools:
+            pool._stopped = True
+
+    def abort(self) -> None:
+        """halt(), then end every execution environment at once; nothing is awaited."""
+        self.halt()
+        with self._lock:
+            pollers = [p for ps in self._pollers.values() for p in ps]
+            pools = list(self._pools.values())
+            self._pollers.clear()
+            self._pools.clear()
+        for poller in pollers:
+            worker = poller.worker
+            if worker is not None:
+                worker.kill()
+        for pool in pools:
+            pool.stop()
+
+    def deployments(self) -> dict[str, list[dict[str, Any]]]:
+        """Per function, each deployment (version) with what it handled: invocations,
+        SQS messages and the records in them."""
+        with self._lock:
+            history = {name: list(stats) for name, stats in self._history.items()}
+        return {
+            name: [
+                {
+                    "version": s.version,
+                    "code_sha256": s.code_sha256,
+                    "deployed_at": round(s.deployed_at, 3),
+                    "invocations": s.invocations,
+                    "messages": s.records,
+                    "records": s.domain_records,
+                }
+                for s in stats
+            ]
+            for name, stats in history.items()
+        }
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, str]:
         """Block until every function has a live worker (or failed). Returns statuses."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT = "123456789012"
@@ -30,6 +32,10 @@ class PortInUseError(RuntimeError):
 
 class ServerStartError(RuntimeError):
     pass
+
+
+class StateError(RuntimeError):
+    """A snapshot of the data could not be saved or loaded (`--persist`)."""
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -55,6 +61,7 @@ class MotoServer:
     log_path: Path | None = None
     startup_timeout: float = 30.0
     env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
+    persist_dir: Path | None = None  # snapshots of the data go there (localcloud.persist)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -64,6 +71,20 @@ class MotoServer:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    def exit_status(self) -> str | None:
+        """None while the server runs; once it has ended, how ("exited with code 1",
+        "killed by signal 9")."""
+        code = self._proc.poll() if self._proc else None
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"killed by signal {-code} ({name})"
+        return f"exited with code {code}"
 
     def start(self) -> None:
         if not port_is_free(self.port, self.host):
@@ -94,6 +115,8 @@ class MotoServer:
             str(self.port),
             "--exit-with-parent",  # a parent killed before it could stop us leaves nothing
         ]
+        if self.persist_dir is not None:
+            command += ["--persist", str(self.persist_dir)]
         if self.log_path is None:
             self._proc = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env
@@ -134,6 +157,29 @@ class MotoServer:
         )
         with urllib.request.urlopen(request, timeout=5):
             pass
+
+    def _state(self, action: str, timeout: float) -> dict[str, Any]:
+        """Save or load the snapshot of the data (`--persist`), inside the server."""
+        request = urllib.request.Request(
+            f"{self.endpoint}/_sdp/state/{action}", data=b"", method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read()).get("error", str(exc))
+            except ValueError:
+                reason = str(exc)
+            raise StateError(f"{action} of the local cloud's snapshot failed: {reason}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise StateError(f"{action} of the local cloud's snapshot failed: {exc}") from exc
+
+    def save_state(self, timeout: float = 600.0) -> dict[str, Any]:
+        return self._state("save", timeout)
+
+    def load_state(self, timeout: float = 600.0) -> dict[str, Any]:
+        return self._state("load", timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self._proc = self._proc, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,8 @@ class Profile:
     http_requests_per_client: int = 10
     http_timeout_s: float = 15.0
     idempotency_samples: int = 50
+    help_runs: int = 5
+    persist_records: int = 100_000
 
 
 QUICK = Profile(
@@ -36,7 +38,31 @@ QUICK = Profile(
     http_requests_per_client=1,
     http_timeout_s=5.0,
     idempotency_samples=5,
+    help_runs=3,
+    persist_records=2_000,
 )
+
+
+class _Reported(list[Result]):
+    """The results so far; each one is handed to `on_result` as it is added, so a
+    terminal can show every benchmark as it finishes."""
+
+    def __init__(self, on_result: Callable[[Result], None] | None) -> None:
+        super().__init__()
+        self._on_result = on_result
+
+    def append(self, result: Result) -> None:
+        super().append(result)
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def extend(self, results: Iterable[Result]) -> None:
+        for result in results:
+            self.append(result)
+
+    def __iadd__(self, results: Iterable[Result]) -> _Reported:  # type: ignore[override,misc]
+        self.extend(results)
+        return self
 
 
 def _guard(name: str, run: Callable[[], list[Result]]) -> list[Result]:
@@ -55,67 +81,100 @@ def _guard(name: str, run: Callable[[], list[Result]]) -> list[Result]:
         ]
 
 
-def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
-    from sdptools.bench import cloud as cloud_bench
+def _cli_help(profile: Profile) -> list[Result]:
+    from sdptools.bench.clihelp import bench_cli_help
+
+    return [bench_cli_help(profile.help_runs)]
+
+
+def _validation(profile: Profile) -> list[Result]:
+    from sdptools.contracts.bench import validation_cost
+
+    cost = validation_cost()
+    return [
+        Result(
+            name="validation_per_record",
+            value=round(cost["jsonschema_rs_us"], 3),
+            unit="us",
+            baseline=round(cost["jsonschema_us"], 3),
+            baseline_label="jsonschema (Draft4Validator, compiled once)",
+            target="<= 2 us",
+            details=cost,
+        )
+    ]
+
+
+def _compute_ceiling(profile: Profile) -> list[Result]:
     from sdptools.bench.ceiling import bench_compute_ceiling
+
+    return [bench_compute_ceiling(profile.ceiling_records, profile.ceiling_baseline_records)]
+
+
+def _enrich_logic(profile: Profile) -> list[Result]:
+    from sdptools.bench.enrich import bench_enrich_logic
+
+    return [bench_enrich_logic(profile.ceiling_records)]
+
+
+def _cold_start(profile: Profile) -> list[Result]:
     from sdptools.bench.coldstart import bench_cold_start
 
-    def wanted(name: str) -> bool:
-        return not only or name in only
+    return bench_cold_start(profile.cold_start_runs)
 
-    results: list[Result] = []
-    if wanted("validation"):
-        from sdptools.contracts.bench import validation_cost
 
-        def validation() -> list[Result]:
-            cost = validation_cost()
-            return [
-                Result(
-                    name="validation_per_record",
-                    value=round(cost["jsonschema_rs_us"], 3),
-                    unit="us",
-                    baseline=round(cost["jsonschema_us"], 3),
-                    baseline_label="jsonschema (Draft4Validator, compiled once)",
-                    target="<= 2 us",
-                    details=cost,
-                )
-            ]
+def _http_front(profile: Profile) -> list[Result]:
+    from sdptools.bench.httpfront import bench_http_front
 
-        results += _guard("validation_per_record", validation)
-    if wanted("compute"):
-        results += _guard(
-            "compute_ceiling",
-            lambda: [
-                bench_compute_ceiling(profile.ceiling_records, profile.ceiling_baseline_records)
-            ],
-        )
-    if wanted("compute"):
-        from sdptools.bench.enrich import bench_enrich_logic
+    return bench_http_front(
+        profile.http_clients, profile.http_requests_per_client, profile.http_timeout_s
+    )
 
-        results += _guard("enrich_logic", lambda: [bench_enrich_logic(profile.ceiling_records)])
-    if wanted("coldstart"):
-        results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
-    if wanted("http"):
-        from sdptools.bench.httpfront import bench_http_front
 
-        results += _guard(
-            "http_front",
-            lambda: bench_http_front(
-                profile.http_clients, profile.http_requests_per_client, profile.http_timeout_s
-            ),
-        )
-    if wanted("capacity"):
-        from sdptools.bench.capacity import bench_capacity_agreement
+def _capacity(profile: Profile) -> list[Result]:
+    from sdptools.bench.capacity import bench_capacity_agreement
 
-        quick = profile.records < 1000  # the smoke profile
-        results += _guard("capacity_agreement", lambda: bench_capacity_agreement(quick))
-    if wanted("idempotency"):
-        from sdptools.bench.idempotency import bench_idempotency
+    return bench_capacity_agreement(profile.records < 1000)  # quick: the smoke profile
 
-        results += _guard(
-            "idempotency",
-            lambda: bench_idempotency(profile.idempotency_samples, profile.cold_start_runs),
-        )
+
+def _idempotency(profile: Profile) -> list[Result]:
+    from sdptools.bench.idempotency import bench_idempotency
+
+    return bench_idempotency(profile.idempotency_samples, profile.cold_start_runs)
+
+
+def _persist(profile: Profile) -> list[Result]:
+    from sdptools.bench.persist import bench_persist_restore
+
+    with tempfile.TemporaryDirectory(prefix="sdp-bench-persist-") as tmp:
+        return [bench_persist_restore(profile.persist_records, Path(tmp))]
+
+
+# (--only group, name reported if it crashes, the benchmark): those that need no shared
+# local cloud, in the order they run
+STANDALONE: tuple[tuple[str, str, Callable[[Profile], list[Result]]], ...] = (
+    ("cli", "cli_help", _cli_help),
+    ("validation", "validation_per_record", _validation),
+    ("compute", "compute_ceiling", _compute_ceiling),
+    ("compute", "enrich_logic", _enrich_logic),
+    ("coldstart", "cold_start", _cold_start),
+    ("http", "http_front", _http_front),
+    ("capacity", "capacity_agreement", _capacity),
+    ("idempotency", "idempotency", _idempotency),
+    ("persist", "persist_restore", _persist),
+)
+
+
+def run_all(
+    profile: Profile,
+    only: set[str] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    from sdptools.bench import cloud as cloud_bench
+
+    results: list[Result] = _Reported(on_result)
+    for group, name, bench in STANDALONE:
+        if not only or group in only:
+            results += _guard(name, lambda bench=bench: bench(profile))  # type: ignore[misc]
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -7,8 +7,12 @@ import dataclasses
 import logging
 import platform
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sdptools.cli.common import CliError, add_json_flag, emit_json
+
+if TYPE_CHECKING:
+    from sdptools.bench.common import Result
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--only",
         help=(
-            "comma list of: validation, compute, coldstart, http, idempotency, capacity "
-            "(simulator against the local cloud), cloud (local up, hop, rate, e2e)"
+            "comma list of: cli (sdp --help), validation, compute, coldstart, http, "
+            "idempotency, capacity (simulator against the local cloud), persist (restore of "
+            "--persist), cloud (local up, hop, rate, e2e)"
         ),
     )
     add_json_flag(parser)
@@ -50,7 +55,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     only = {o.strip() for o in args.only.split(",")} if args.only else None
     if only and "cloud" in only:
         only |= {"hop", "rate", "throughput"}
-    results = run_all(profile, only)
+    from sdptools.cli.progress import ResultLines, on_terminal
+
+    live = on_terminal(args.json)
+    with ResultLines("benchmarks running", enabled=live) as lines:
+        if live:
+            lines.line(HEADER, counts=False)
+        results = run_all(profile, only, on_result=lambda r: lines.line(_row(r)))
     machine = (
         f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     )
@@ -63,18 +74,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "results": [r.as_dict() for r in results],
             }
         )
-    else:
-        header = ("benchmark", "value", "baseline", "ratio", "target", "baseline is")
-        print("{:<26} {:>12} {:>12} {:>8}  {:<11} {}".format(*header))
+    elif not live:  # on a terminal every row was shown as its benchmark finished
+        print(HEADER)
         for r in results:
-            value = "CRASHED" if r.error and r.value is None else f"{r.value:,} {r.unit}"
-            base = f"{r.baseline:,}" if r.baseline is not None else "-"
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
-            print(
-                f"{r.name:<26} {value:>12} {base:>12} {ratio:>8}  {r.target:<11} {r.baseline_label}"
-            )
-            if r.error:
-                print(f"    error: {r.error}")
+            print(_row(r))
     if any(r.error for r in results):
         raise CliError("a benchmark crashed or a run lost records (see above)")
     return 0
+
+
+HEADER = "{:<26} {:>12} {:>12} {:>8}  {:<11} {}".format(
+    "benchmark", "value", "baseline", "ratio", "target", "baseline is"
+)
+
+
+def _row(r: Result) -> str:
+    value = "CRASHED" if r.error and r.value is None else f"{r.value:,} {r.unit}"
+    base = f"{r.baseline:,}" if r.baseline is not None else "-"
+    ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+    row = f"{r.name:<26} {value:>12} {base:>12} {ratio:>8}  {r.target:<11} {r.baseline_label}"
+    return row + (f"\n    error: {r.error}" if r.error else "")

@@ -18,9 +18,25 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+_emitted: list[bool] = []
+
+
 def emit_json(payload: Any) -> None:
     json.dump(payload, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+    sys.stdout.flush()
+    _emitted.append(True)
+
+
+def json_emitted() -> bool:
+    """Whether this process already printed its JSON document (a failure after it then
+    goes to stderr, so stdout stays one JSON document)."""
+    return bool(_emitted)
+
+
+def forget_json_output() -> None:
+    """A new command starts (several may run in one process: tests call main())."""
+    _emitted.clear()
 
 
 def add_target_flags(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from localcloud.deploy import REPO_ROOT, TemplateError
 from localcloud.server import PortInUseError, ServerStartError
+from localcloud.watch import CloudFailure, quiet_after_failure
 from sdptools.cli.common import DEFAULT_PORT, CliError, add_json_flag, emit_json
 from sdptools.cli.localstate import state_dir
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the pipeline end to end on the local cloud and report",
         description=(
             "Start the local cloud, seed reference data, publish a realistic workload "
-            "(four record types, ~2%% invalid, some duplicate sends) over the HTTP API and "
+            "(four record types, ~2% invalid, some duplicate sends) over the HTTP API and "
             "the bus, wait until every queue is drained, and report counts per stage, lost "
             "and double-counted records, latency, throughput and a trace. Exit code 0 only "
             "if lost = 0 and double-counted = 0."
@@ -65,7 +66,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud
-    from sdptools.demo.run import DemoOptions, run_demo
 
     if args.records < 1:
         raise CliError("--records must be at least 1")
@@ -77,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         concurrency_overrides={"sdp-ingest-http": max(2, args.concurrency)},
         tune_gc=True,
+        restart_command="sdp demo",
         **(fault_setup() if args.faults else {}),
     )
     say = (lambda *a: None) if args.json else print
@@ -85,43 +86,107 @@ def cmd_demo(args: argparse.Namespace) -> int:
         up = cloud.start()
     except (PortInUseError, TemplateError, ServerStartError) as exc:
         raise CliError(str(exc)) from exc
+    cloud.on_failure(lambda problem: quiet_after_failure())
     try:
         failed = [n for n, s in up.functions.items() if s == "failed"]
         if failed:
             raise CliError(
                 f"functions failed to start: {', '.join(failed)}; see {cloud.state_dir / 'logs'}"
             )
+        # from the start, so `sdp deploy <service> --local`, `sdp local status` and the
+        # other commands work on this cloud while the workload runs
+        cloud.serve_control()
         say(f"Ready in {up.seconds_total:.1f}s. Publishing {args.records:,} records ...")
-        options = DemoOptions(
-            records=args.records,
-            rate=args.rate,
-            batch=args.batch,
-            seed=args.seed,
-            timeout_s=args.timeout,
-            poison_share=0.005 if args.faults else 0.0,
-            kill_worker="sdp-enrich" if args.faults else None,
-        )
-        report = run_demo(cloud, options)
-        report["local_up_seconds"] = round(up.seconds_total, 2)
-        trace = _trace(cloud, report.get("trace_id"))
-        if trace is not None:
-            from sdptools.traces.tracefile import EXPORT_NAME, export_traces
-
-            export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
-        report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
+        report, trace = _run_watched(cloud, args, up.seconds_total)
         if args.json:
             emit_json(report)
         else:
             print_report(report, trace)
         if args.keep:
-            cloud.serve_control()
             say(f"Local cloud still serving on {cloud.endpoint}; Ctrl-C to stop.")
-            _wait_for_interrupt()
+            _wait_for_interrupt(cloud)
     finally:
+        if cloud.failure is not None:
+            quiet_after_failure()  # one line says it; the echoes would not help
         cloud.stop()
+    if cloud.failure is not None:
+        raise CloudFailure(cloud.failure)
     if not report["ok"]:
         raise CliError("the run lost or double-counted records, or a check failed (see the report)")
     return 0
+
+
+def _run_watched(cloud: Any, args: argparse.Namespace, up_seconds: float) -> tuple[Any, Any]:
+    """The run and its report on a thread of their own, while this one watches the
+    cloud and draws the progress: when a part of the cloud dies, the run is abandoned
+    at once (CloudFailure, with --json a report whose `error` says what died) instead of
+    waiting for calls into a dead server to time out."""
+    from sdptools.cli.progress import StageBars, on_terminal
+    from sdptools.demo.run import LiveCounts
+
+    live = LiveCounts()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["result"] = _run_and_report(cloud, args, live, up_seconds)
+        except BaseException as exc:  # handed to the watching thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    cloud.on_failure(lambda problem: done.set())
+    threading.Thread(target=work, daemon=True, name="demo-run").start()
+    stages = ("published", "ingested", "stored", "rejected", "aggregated")
+    with StageBars(stages, enabled=on_terminal(args.json)) as bars:
+        while not done.wait(0.25):
+            bars.update(live.counts(), _totals(live))
+        bars.update(live.counts(), _totals(live))
+    if cloud.failure is not None:
+        if args.json:
+            emit_json({"ok": False, "error": cloud.failure, "records_so_far": live.counts()})
+        raise CloudFailure(cloud.failure)
+    if "error" in outcome:
+        raise outcome["error"]
+    result: tuple[Any, Any] = outcome["result"]
+    return result
+
+
+def _totals(live: Any) -> dict[str, int]:
+    return {
+        "published": live.expected,
+        "ingested": live.expected,
+        "stored": live.expected_valid,
+        "rejected": live.expected - live.expected_valid,
+        "aggregated": live.expected_valid,
+    }
+
+
+def _run_and_report(
+    cloud: Any, args: argparse.Namespace, live: Any, up_seconds: float
+) -> tuple[dict[str, Any], Any]:
+    from sdptools.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        records=args.records,
+        rate=args.rate,
+        batch=args.batch,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        poison_share=0.005 if args.faults else 0.0,
+        kill_worker="sdp-enrich" if args.faults else None,
+    )
+    report = run_demo(cloud, options, live)
+    report["local_up_seconds"] = round(up_seconds, 2)
+    report["deployments"] = cloud.runtime.deployments() if cloud.runtime else {}
+    trace = _trace(cloud, report.get("trace_id"))
+    if trace is not None:
+        from sdptools.traces.tracefile import EXPORT_NAME, export_traces
+
+        export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
+    report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
+    return report, trace
 
 
 def fault_setup() -> dict[str, Any]:
@@ -150,10 +215,11 @@ def fault_setup() -> dict[str, Any]:
     return {"stacks": stacks, "function_env": function_env}
 
 
-def _wait_for_interrupt() -> None:
+def _wait_for_interrupt(cloud: Any) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cloud.on_failure(lambda problem: stop.set())
     while not stop.wait(0.5):
         pass
 
@@ -188,6 +254,11 @@ def _write_html(report: dict[str, Any], trace: Any, directory: Path) -> Path:
             "dead-lettered": records["dead_lettered"],
         },
         "counts": {k: v for k, v in records.items() if isinstance(v, int)},
+        # what the workload was designed to produce: these are not problems
+        "expected": {
+            "rejected": report["checks"]["expected_invalid"],
+            "dead_lettered": len(report.get("poison_ids") or []),
+        },
         "latency_ms": report["latency_ms"],
         "throughput": report["throughput"],
         "trace": to_json(trace) if trace is not None else None,
@@ -232,6 +303,8 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
     if report.get("cost"):
         usd = report["cost"]["usd_per_million_records"]
         print(f"Cost                    ${usd:.3f} per million records")
+    for line in deployment_lines(report.get("deployments") or {}):
+        print(line)
     print(f"Trace                   {report['trace_id']}")
     if trace is not None:
         from sdptools.traces.traces import render_tree
@@ -239,3 +312,17 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
         print(render_tree(trace))
     print(f"HTML report             {report['html_report']}")
     print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))
+
+
+def deployment_lines(deployments: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """For each function redeployed during the run, the records each version handled."""
+    lines = []
+    for name, versions in sorted(deployments.items()):
+        if len(versions) < 2:
+            continue
+        parts = ", ".join(
+            f"v{v['version']} (code {v['code_sha256'][:10]}) {v['records']:,} records"
+            for v in versions
+        )
+        lines.append(f"Versions                {name}: {parts}")
+    return lines

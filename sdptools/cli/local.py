@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from localcloud.deploy import TemplateError
@@ -15,7 +16,9 @@ from localcloud.server import (
     LOCAL_REGION,
     PortInUseError,
     ServerStartError,
+    StateError,
 )
+from localcloud.watch import CloudFailure, quiet_after_failure
 from sdptools.cli.common import DEFAULT_PORT, CliError, add_json_flag, emit_json
 from sdptools.cli.localstate import control_request, state_dir
 
@@ -42,6 +45,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up.add_argument(
         "--concurrency", type=int, default=1, help="worker processes per function (default 1)"
+    )
+    up.add_argument(
+        "--persist",
+        metavar="DIR",
+        help=(
+            "keep the data (DynamoDB items, S3 objects, SQS messages) in DIR: loaded at "
+            "start, saved every --persist-every seconds and at Ctrl-C. Without it every "
+            "table, object and queue lives in memory only and is gone when the cloud stops"
+        ),
+    )
+    up.add_argument(
+        "--persist-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds between snapshots with --persist (default 60; 0: only at stop)",
     )
     add_json_flag(up)
     up.set_defaults(func=cmd_up)
@@ -70,14 +89,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         state_dir=state_dir(),
         concurrency=args.concurrency,
         tune_gc=True,
+        persist_dir=Path(args.persist) if args.persist else None,
+        persist_every_s=max(0.0, args.persist_every),
     )
     try:
         report = cloud.start()
     except PortInUseError as exc:
         raise CliError(str(exc)) from exc
-    except (TemplateError, ServerStartError) as exc:
+    except (TemplateError, ServerStartError, StateError) as exc:
         raise CliError(str(exc)) from exc
     stopping = threading.Event()
+    cloud.on_failure(lambda problem: quiet_after_failure())
+    cloud.on_failure(lambda problem: stopping.set())
 
     def _stop(signum: int, frame: Any) -> None:
         stopping.set()
@@ -94,6 +117,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                     "seconds": round(report.seconds_total, 3),
                     "stacks": report.seconds_deploy,
                     "functions": report.functions,
+                    "persist": str(cloud.persist_dir) if cloud.persist_dir else None,
+                    "restored": cloud.restored,
                 }
             )
         else:
@@ -104,6 +129,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"workers {report.seconds_workers:.1f}s)"
             )
             print(f"  endpoint  {report.endpoint}")
+            print(f"  state     {_state_line(cloud)}")
             if cloud.http is not None:
                 print(f"  HTTP API  POST {cloud.http.url}/events")
             print(f"  aws CLI   {aws_cli_hint(report.endpoint)} <command>")
@@ -121,10 +147,30 @@ def cmd_up(args: argparse.Namespace) -> int:
         while not stopping.wait(0.5):
             pass
     finally:
+        if cloud.failure is not None:
+            quiet_after_failure()  # one line says it; the echoes would not help
         cloud.stop()
+    if cloud.failure is not None:
+        raise CloudFailure(cloud.failure)
     if not args.json:
-        print("Local cloud stopped.")
+        saved = f"; data saved in {cloud.persist_dir}" if cloud.last_saved else ""
+        print(f"Local cloud stopped{saved}.")
     return 0
+
+
+def _state_line(cloud: Any) -> str:
+    if cloud.persist_dir is None:
+        return "in memory only: gone when this stops (keep it with --persist DIR)"
+    restored = cloud.restored or {}
+    if not restored.get("restored"):
+        return f"kept in {cloud.persist_dir} (empty so far)"
+    counts = restored["counts"]
+    return (
+        f"kept in {cloud.persist_dir}; restored the snapshot of {restored['saved_at']} "
+        f"in {restored['seconds']:.1f}s: {counts.get('dynamodb', {}).get('items', 0):,} items, "
+        f"{counts.get('s3', {}).get('objects', 0):,} objects, "
+        f"{counts.get('sqs', {}).get('messages', 0):,} messages"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -58,4 +59,12 @@ def control_request(method: str, path: str, timeout: float = 120.0) -> Any:
             reason = str(exc)
         raise CliError(reason) from exc
     except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach the local cloud's control endpoint: {exc.reason}") from exc
+        raise CliError(
+            f"the local cloud is not running or not healthy: its control endpoint "
+            f"({state['control']}) does not answer ({exc.reason}); see `sdp local up`'s output"
+        ) from exc
+    except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+        raise CliError(
+            f"the local cloud is not running or not healthy: its control endpoint "
+            f"({state['control']}) failed ({type(exc).__name__}); see `sdp local up`'s output"
+        ) from exc

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from sdptools.cli.common import (
+    _DURATION,
+    CliError,
     add_json_flag,
     add_target_flags,
     client_for,
@@ -48,9 +50,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats = sub.add_parser(
         "stats",
         help="aggregates: counts per type and minute, revenue, countries",
-        description="Read the aggregates the pipeline maintains.",
+        description=(
+            "Read the aggregates the pipeline maintains. They are counted per minute of "
+            "the records' own event time (occurred_at), not of their arrival, so by "
+            "default the window is the --window up to the latest minute that has data, "
+            "wherever it lies; --since fixes its start instead."
+        ),
     )
-    stats.add_argument("--since", default="15m", help="how far back (default 15m)")
+    stats.add_argument(
+        "--since",
+        help=(
+            "start of the window: 15m, 2h, 7d or an ISO time (default: the --window "
+            "before the latest minute with data)"
+        ),
+    )
+    stats.add_argument(
+        "--window",
+        default="15m",
+        help="with no --since: how much before the latest minute with data (default 15m)",
+    )
     stats.add_argument("--type", choices=RECORD_TYPES, help="only this record type")
     stats.add_argument(
         "--currency",
@@ -140,15 +158,40 @@ def stats_since(
     }
 
 
+def latest_minute(ddb: Any, table: str, only: str | None) -> datetime | None:
+    """The latest event-time minute any record type has a counter for."""
+    from aggregate_service.reader import AggregatesReader
+
+    latest = AggregatesReader(table, ddb).latest_minute([only] if only else RECORD_TYPES)
+    return datetime.fromisoformat(latest).replace(tzinfo=UTC) if latest else None
+
+
+def window_start(ddb: Any, args: argparse.Namespace) -> tuple[datetime, datetime | None]:
+    """(start of the window, the latest minute with data when the window ends there)."""
+    if args.since:
+        return parse_since(args.since), None
+    latest = latest_minute(ddb, args.table, args.type)
+    if latest is None:
+        return parse_since(args.window), None
+    if not _DURATION.match(args.window.strip().lower()):
+        raise CliError(f"--window {args.window!r}: a duration, e.g. 15m, 2h, 1h30m")
+    width = datetime.now(UTC) - parse_time(args.window, flag="--window")
+    return latest + timedelta(minutes=1) - width, latest
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
-    since = parse_since(args.since)
     ddb = client_for("dynamodb", resolve_endpoint(args))
+    since, latest = window_start(ddb, args)
     currencies = tuple(c.upper() for c in args.currency) if args.currency else CURRENCIES
     result = stats_since(ddb, args.table, since, args.type, currencies)
+    result["latest_minute"] = latest.strftime("%Y-%m-%dT%H:%M") if latest else None
     if args.json:
         emit_json(result)
         return 0
-    print(f"since {result['since']}")
+    if latest is not None:
+        print(f"latest data at {result['latest_minute']} (event time); since {result['since']}")
+    else:
+        print(f"since {result['since']}")
     for record_type, total in result["totals"].items():
         print(f"  {record_type:<10} {total:>10,}")
         for minute, n in sorted(result["per_minute"][record_type].items())[-5:]:

@@ -228,8 +228,35 @@ def _kill_later(cloud: LocalCloud, function: str) -> threading.Thread:
     return thread
 
 
-def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
+@dataclass
+class LiveCounts:
+    """What a run has done so far, read by a progress display on another thread."""
+
+    expected: int = 0  # records published
+    expected_valid: int = 0
+    sender: Sender | None = None
+    tap: BusTap | None = None
+
+    def counts(self) -> dict[str, int]:
+        sent = len(self.sender.sent_at) if self.sender is not None else 0
+        if self.tap is None:
+            return {"published": sent, "stored": 0, "rejected": 0, "aggregated": 0}
+        state = self.tap.state  # sizes only: each read is atomic, the lock is not needed
+        return {
+            "published": sent,
+            "ingested": len(state.ids["ingested"]),
+            "stored": len(state.ids["stored"]),
+            "rejected": len(state.rejected),
+            "aggregated": state.aggregated,
+        }
+
+
+def run_demo(
+    cloud: LocalCloud, options: DemoOptions, live: LiveCounts | None = None
+) -> dict[str, Any]:
     workload = generate(options.records, seed=options.seed, poison_share=options.poison_share)
+    if live is not None:
+        live.expected, live.expected_valid = workload.unique_records, len(workload.valid_ids)
     seed_reference_data(cloud, workload.segments)
     # The run is judged by what it adds: counters may already hold earlier traffic, and
     # traffic still on its way (the aggregate gathers batches for up to a second) would
@@ -240,6 +267,8 @@ def run_demo(cloud: LocalCloud, options: DemoOptions) -> dict[str, Any]:
     tap.start()
     try:
         sender = Sender(cloud, workload, options)
+        if live is not None:
+            live.sender, live.tap = sender, tap
         before = units_snapshot(cloud)
         began = time.time()
         killer = _kill_later(cloud, options.kill_worker) if options.kill_worker else None

@@ -16,15 +16,20 @@ from typing import Any
 from localcloud.collector import LAMBDA_FUNCTION_ORIGIN
 
 PERCENTILES = (50, 95, 99)
-# Stages whose count should be zero in a healthy run; drawn in red when not.
+# Stages whose count should be zero in a healthy run; drawn in red when not, unless the
+# report says how many the workload was designed to produce ("expected") and that many
+# were counted: a demo sends invalid records on purpose, and rejecting them is success.
 PROBLEM_STAGES = frozenset({"rejected", "dead_lettered", "lost", "double_counted"})
 MAX_HISTOGRAM_BINS = 40
 MAX_WATERFALL_ROWS = 200
+# the waterfall scrolls inside a box this high instead of running down the page
+WATERFALL_MAX_HEIGHT_PX = 480
 CHART_WIDTH = 960
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 44
 WATERFALL_LABEL_WIDTH, WATERFALL_LABEL_CHARS, WATERFALL_ROW = 300, 38, 24
 
-STYLE = """
+STYLE = (
+    """
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6f9; color: #1f2933;
@@ -66,7 +71,11 @@ svg .value { fill: #1f2933; }
 svg .label { fill: #1f2933; }
 svg text.label.function { font-weight: 600; }
 .empty { color: #7b8794; font-style: italic; margin: 8px 0; }
+svg .bar.expected { fill: #8fa9d8; }
 """
+    + f".scroll {{ max-height: {WATERFALL_MAX_HEIGHT_PX}px; overflow-y: auto; "
+    "border: 1px solid #eef0f3; border-radius: 6px; }\n"
+)
 
 
 def render_run_report(report: Mapping[str, Any], path: Path) -> Path:
@@ -81,13 +90,14 @@ def build_html(report: Mapping[str, Any]) -> str:
     marks = percentile_marks(report.get("latency_ms", {}), samples)
     timeline = [(float(t), float(n)) for t, n in report.get("throughput", {}).get("timeline", [])]
     counts = {str(k): int(v) for k, v in report.get("counts", {}).items()}
+    expected = {str(k): int(v) for k, v in report.get("expected", {}).items()}
     trace = report.get("trace")
     sections = [
         _section("Summary", _summary_table(report, marks, timeline, counts, trace)),
         _section("Latency", _figure("latency-histogram", _histogram(samples, marks))),
         _section("Throughput", _figure("throughput", _throughput(timeline))),
-        _section("Records per stage", _figure("stage-counts", _stage_bars(counts))),
-        _section("One trace", _figure("trace-waterfall", _waterfall(trace))),
+        _section("Records per stage", _figure("stage-counts", _stage_bars(counts, expected))),
+        _section("One trace", _figure("trace-waterfall", _waterfall(trace), scroll=True)),
     ]
     if report.get("cost"):
         sections.append(_section("Cost per million records", _cost_table(report["cost"])))
@@ -155,8 +165,10 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{_e(title)}</h2>{body}</section>"
 
 
-def _figure(chart_id: str, content: tuple[str, str]) -> str:
+def _figure(chart_id: str, content: tuple[str, str], *, scroll: bool = False) -> str:
     svg, caption = content
+    if scroll:
+        svg = f'<div class="scroll">{svg}</div>'
     return f'<figure id="{chart_id}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
 
 
@@ -192,7 +204,14 @@ def _summary_table(
         rows.append(
             ("Records stored / published", f"{counts['stored']:,} / {counts['published']:,}")
         )
-    if timeline and timeline[-1][0] > 0:
+    throughput = report.get("throughput", {})
+    if throughput.get("records_per_s") is not None:
+        # the run's own figures, the ones the console prints (not re-derived from the
+        # timeline, whose points are whole seconds), written as the console writes them
+        if throughput.get("end_to_end_seconds") is not None:
+            rows.append(("Duration", f"{throughput['end_to_end_seconds']:,} s"))
+        rows.append(("Throughput", f"{throughput['records_per_s']:,} records/s"))
+    elif timeline and timeline[-1][0] > 0:
         seconds, stored = timeline[-1]
         rows.append(("Duration", f"{_fmt(seconds)} s"))
         rows.append(("Throughput", f"{_fmt(stored / seconds)} records/s"))
@@ -240,7 +259,8 @@ class _Plot:
             yield f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>'
         for tick in self.x_ticks:
             x = self.x(tick)
-            yield f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle">{_fmt(tick)}</text>'
+            anchor = _edge_anchor(tick, self.x_ticks)
+            yield f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="{anchor}">{_fmt(tick)}</text>'
         yield f'<line class="axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
         yield (
             f'<text x="{(left + right) / 2}" y="{self.height - 6}" '
@@ -318,7 +338,24 @@ def _throughput(timeline: Sequence[tuple[float, float]]) -> tuple[str, str]:
     return _svg(plot.height, parts, "records stored over time"), caption
 
 
-def _stage_bars(counts: Mapping[str, int]) -> tuple[str, str]:
+def _edge_anchor(tick: float, ticks: Sequence[float]) -> str:
+    """Tick labels are centred on their tick, but the last one ends there, so a long
+    label at the right edge of a chart is not cut by the edge."""
+    return "end" if tick == ticks[-1] and len(ticks) > 1 else "middle"
+
+
+def _stage_kind(stage: str, count: int, expected: Mapping[str, int]) -> str:
+    if not count:
+        return "zero"
+    if stage not in PROBLEM_STAGES:
+        return ""
+    return "expected" if stage in expected and count == expected[stage] else "bad"
+
+
+def _stage_bars(
+    counts: Mapping[str, int], expected: Mapping[str, int] | None = None
+) -> tuple[str, str]:
+    expected = expected or {}
     if not counts:
         return _empty("no stage counts")
     row, label_width, value_room = 30, 150, 90
@@ -329,7 +366,7 @@ def _stage_bars(counts: Mapping[str, int]) -> tuple[str, str]:
     for i, (stage, count) in enumerate(counts.items()):
         y = MARGIN_TOP // 2 + i * row
         width = max(2.0, count / top * span)
-        kind = "bad" if stage in PROBLEM_STAGES and count else ("zero" if not count else "")
+        kind = _stage_kind(stage, count, expected)
         parts.append(
             f'<text class="label" x="{label_width - 10}" y="{y + 17}" text-anchor="end">'
             f"{_e(stage)}</text>"
@@ -337,8 +374,15 @@ def _stage_bars(counts: Mapping[str, int]) -> tuple[str, str]:
             f'height="{row - 10}" rx="3"><title>{_e(stage)}: {count:,}</title></rect>'
             f'<text class="value" x="{label_width + width + 8:.1f}" y="{y + 17}">{count:,}</text>'
         )
-    problems = [s for s in counts if s in PROBLEM_STAGES and counts[s]]
+    problems = [s for s in counts if _stage_kind(s, counts[s], expected) == "bad"]
+    designed = [
+        f"{counts[s]:,} {s.replace('_', '-')} as designed"
+        for s in counts
+        if _stage_kind(s, counts[s], expected) == "expected"
+    ]
     caption = "problem stages: " + ", ".join(problems) if problems else "no problem stage counted"
+    if designed:
+        caption += " (" + ", ".join(designed) + ")"
     return _svg(height, parts, "records per stage"), caption
 
 
@@ -377,7 +421,8 @@ def _waterfall_grid(x: _Scale, ticks: Sequence[float], height: int) -> str:
     return "".join(
         f'<line class="grid" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MARGIN_TOP - 4}" '
         f'y2="{height - 8}"/>'
-        f'<text x="{x(t):.1f}" y="{MARGIN_TOP - 10}" text-anchor="middle">{_fmt(t)} ms</text>'
+        f'<text x="{x(t):.1f}" y="{MARGIN_TOP - 10}" text-anchor="{_edge_anchor(t, ticks)}">'
+        f"{_fmt(t)} ms</text>"
         for t in ticks
     )
 

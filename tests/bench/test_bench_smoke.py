@@ -22,6 +22,8 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
     assert not crashed, crashed
     names = {r.name for r in results}
     assert {
+        "cli_help",
+        "persist_restore",
         "validation_per_record",
         "compute_ceiling",
         "local_up",

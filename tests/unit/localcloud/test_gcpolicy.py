@@ -81,7 +81,7 @@ def test_the_moto_server_process_applies_it(
     calls: list[str] = []
     monkeypatch.setattr(motofixes, "apply", lambda: None)
     monkeypatch.setattr(motoserver.signal, "signal", lambda *a: None)
-    monkeypatch.setattr(motoserver, "build_app", lambda metered: object())
+    monkeypatch.setattr(motoserver, "build_app", lambda metered, persist=None: object())
     monkeypatch.setattr(gcpolicy, "tune", lambda: calls.append("tune"))
     monkeypatch.setattr(werkzeug.serving, "run_simple", lambda *a, **k: calls.append("serve"))
     if setting is None:
