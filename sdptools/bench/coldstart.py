@@ -13,10 +13,10 @@ from sdptools.bench.common import Result, median
 
 NAIVE_LABEL = "naive handler (eager Tracer, patch_all, boto3 resource, jsonschema)"
 SERVICES = {
-    "ingest": ("ingest_service.app", "_runtime"),
+    "ingest": ("ingest_service.app", "runtime"),
     "validate": ("validate_service.app", "runtime"),
     "enrich": ("enrich_service.app", "runtime"),
-    "store": ("store_service.app", "_runtime"),
+    "store": ("store_service.app", "runtime"),
     "aggregate": ("aggregate_service.app", "runtime"),
 }
 ENV = {

@@ -37,7 +37,7 @@ _IMPORT = (
 _COLD_START = (
     "import time\n"
     "began = time.perf_counter()\n"
-    "import ingest_service.app as m; m._runtime()\n"
+    "import ingest_service.app as m; m.runtime()\n"
     "print((time.perf_counter() - began) * 1000)\n"
 )
 EVENT = {
@@ -136,8 +136,7 @@ def bench_idempotency(samples: int = 50, runs: int = 5) -> list[Result]:
             )
             from ingest_service import app
 
-            app._runtime.cache_clear()
-            app._idempotent_answers.cache_clear()
+            app.runtime.cache_clear()
             timings = _replays(app.handle_http, samples)
     finally:
         os.environ.clear()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-import orjson
 
 from sdptools.cli.common import (
     _DURATION,
@@ -82,43 +80,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats.set_defaults(func=cmd_stats)
 
 
-def rejected_since(ddb: Any, table: str, since: datetime, limit: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    day = datetime.now(UTC).date()
-    while day >= since.date() and len(found) < limit:
-        pages = ddb.get_paginator("query").paginate(
-            TableName=table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"rejected#{day.isoformat()}"}},
-        )
-        for page in pages:
-            for item in page["Items"]:
-                if item["rejected_at"]["S"] >= since.isoformat()[:19]:
-                    found.append(_rejection(item))
-        day -= timedelta(days=1)
-    found.sort(key=lambda r: r["rejected_at"], reverse=True)
-    return found[:limit]
-
-
-def _rejection(item: dict[str, Any]) -> dict[str, Any]:
-    row = {
-        "rejected_at": item["rejected_at"]["S"],
-        "stage": item["stage"]["S"],
-        "record_id": item.get("record_id", {}).get("S"),
-        "errors": orjson.loads(item["errors"]["S"]),
-        "record": orjson.loads(item["record"]["S"])
-        if not item.get("truncated", {}).get("BOOL")
-        else "(truncated)",
-    }
-    if "record_id_digest" in item:  # an id too long for record_id, kept cut (its digest)
-        row["record_id_digest"] = item["record_id_digest"]["S"]
-    return row
-
-
 def cmd_rejected_list(args: argparse.Namespace) -> int:
     since = parse_since(args.since)
+    from store_service.reader import RejectedReader
+
     ddb = client_for("dynamodb", resolve_endpoint(args))
-    rows = rejected_since(ddb, args.table, since, max(1, args.limit))
+    rows = RejectedReader(args.table, ddb).since(since, max(1, args.limit))
     if args.json:
         emit_json(rows)
         return 0

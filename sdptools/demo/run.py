@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from aggregate_service.reader import AggregatesReader
 from enrich_service.adapters import reference_item
+from store_service.reader import RecordsReader
 
 from localcloud.cloud import LocalCloud
 from sdptools.cli.common import CliError
@@ -165,18 +166,7 @@ def read_aggregates(cloud: LocalCloud) -> Aggregates:
 
 def stored_in_table(cloud: LocalCloud, record_ids: set[str]) -> int:
     """How many of the run's stored records the records table really holds."""
-    ddb = cloud.client("dynamodb")
-    keys = [{"pk": {"S": f"rec#{i}"}} for i in sorted(record_ids)]
-    found = 0
-    for start in range(0, len(keys), 100):
-        request: Any = {
-            "sdp-records": {"Keys": keys[start : start + 100], "ProjectionExpression": "pk"}
-        }
-        while request:
-            response = ddb.batch_get_item(RequestItems=request)
-            found += len(response["Responses"].get("sdp-records", []))
-            request = response.get("UnprocessedKeys") or None
-    return found
+    return RecordsReader("sdp-records", cloud.client("dynamodb")).count_stored(record_ids)
 
 
 def accounted_for(everything: set[str], state: TapState, parked: ParkedRecords) -> bool:

@@ -39,7 +39,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Callable[[RecordingPublisher], None
     def use(publisher: RecordingPublisher) -> None:
         config = IngestConfig(bus=BusConfig("sdp-bus"), http=HttpLimits())
         consumer = Consumer("ingest", config.bus, publisher)  # type: ignore[arg-type]
-        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer))
+        monkeypatch.setattr(app, "runtime", lambda: app.Runtime(config, consumer, None))
 
     return use
 

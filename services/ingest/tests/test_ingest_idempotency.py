@@ -251,7 +251,6 @@ def keyed(
     """The HTTP handler with the idempotency table and ``publisher`` for the bus."""
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
-    app._idempotent_answers.cache_clear()
 
     def use(publisher: RecordingPublisher, table: str | None = idempotency.table) -> Any:
         config = IngestConfig(
@@ -260,11 +259,11 @@ def keyed(
             idempotency=IdempotencySettings(table=table, expiry_seconds=3600),
         )
         consumer = Consumer("ingest", config.bus, publisher)  # type: ignore[arg-type]
-        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer))
+        answers = IdempotentAnswers(table, expiry_seconds=3600) if table else None
+        monkeypatch.setattr(app, "runtime", lambda: app.Runtime(config, consumer, answers))
         return publisher
 
     yield use
-    app._idempotent_answers.cache_clear()
 
 
 def post(load_event: Load, body: Any, key: str | None) -> dict[str, Any]:

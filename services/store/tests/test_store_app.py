@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from store_service import app
-from store_service.adapters import DynamoBatchWriter, RecordClaims, RecordsIndex, S3Archive
+from store_service.adapters import DynamoBatchWriter, RecordClaims, S3Archive
 from store_service.config import StoreConfig
 from store_service.logic import DUPLICATE_ID_REASON, decode_doc
+from store_service.reader import RecordsReader
 
 from bus.config import BusConfig
 from bus.consumer import Consumer
@@ -42,7 +43,8 @@ def wire(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
         writer = DynamoBatchWriter(aws.dynamodb, sleep=lambda s: None)
         archive = S3Archive(aws.bucket, aws.s3)
         claims = RecordClaims(aws.dynamodb, sleep=lambda s: None)
-        monkeypatch.setattr(app, "_runtime", lambda: (config, consumer, writer, archive, claims))
+        runtime = app.Runtime(config, consumer, writer, archive, claims)
+        monkeypatch.setattr(app, "runtime", lambda: runtime)
 
     return use
 
@@ -69,7 +71,7 @@ def archive_keys(aws: SimpleNamespace) -> list[str]:
 
 
 def by_type(aws: SimpleNamespace, record_type: str, start: str, end: str) -> list[str]:
-    return RecordsIndex(aws.records_table, aws.dynamodb).ids_between(record_type, start, end)
+    return RecordsReader(aws.records_table, aws.dynamodb).ids_between(record_type, start, end)
 
 
 @pytest.mark.parametrize("name", ["sqs-records-enriched.json", "sqs-records-rejected.json"])
@@ -103,7 +105,7 @@ def test_enriched_records_are_stored_archived_and_announced(
         r["id"] for r in records if r["type"] == "PageView"
     )
     assert by_type(aws, "Purchase", *day) == [r["id"] for r in records if r["type"] == "Purchase"]
-    purchases = RecordsIndex(aws.records_table, aws.dynamodb).between("Purchase", *day)
+    purchases = RecordsReader(aws.records_table, aws.dynamodb).between("Purchase", *day)
     assert purchases == [r for r in records if r["type"] == "Purchase"]
 
     # archived: one object per hour of occurrence, holding those records

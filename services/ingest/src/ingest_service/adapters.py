@@ -26,6 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bus.aws import LazyClient
+from bus.config import BusConfig
+from bus.consumer import Consumer
+from bus.publisher import EventPublisher
+from observability.setup import for_service
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -43,6 +49,16 @@ REPLAYED_HEADER = "idempotent-replayed"
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
 COMPRESS_ABOVE = 1024
 MAX_KEPT_BYTES = 350_000
+
+
+SERVICE = "ingest"
+
+
+def consumer(bus: BusConfig) -> Consumer:
+    """The bus publisher for what ingest accepts and rejects. Ingest is the first hop: a
+    failure is answered to the producer (HTTP) or left to the queue (bus), never handed to
+    the failure saga."""
+    return Consumer(SERVICE, bus, EventPublisher(), for_service(SERVICE))
 
 
 class KeyReusedError(Exception):
@@ -97,7 +113,7 @@ class IdempotentAnswers:
     ) -> None:
         self.table = table
         self.expiry_seconds = expiry_seconds
-        self._client = client
+        self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
         self._config: Any = None
         self._answer: Callable[..., Answer] | None = None
 
@@ -107,11 +123,6 @@ class IdempotentAnswers:
             IdempotencyConfig,
             idempotent_function,
         )
-
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
 
         def replayed(response: Any, idempotent_data: Any) -> Any:
             response["headers"] = {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}
@@ -125,7 +136,7 @@ class IdempotentAnswers:
             hash_function="sha256",
             response_hook=replayed,
         )
-        layer = DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self._client)
+        layer = DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self._client.get())
 
         def answer(*, request: Mapping[str, str], process: Callable[[], Answer]) -> Answer:
             # the stored form is made here, inside the idempotent call, so that an answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -10,8 +11,8 @@ import orjson
 
 from bus.consumer import Consumer
 from bus.packing import Output, RecordTooLargeError
-from bus.publisher import EventPublisher, PublishError
-from ingest_service import logic
+from bus.publisher import PublishError
+from ingest_service import adapters, logic
 from ingest_service.adapters import (
     IdempotencyUnavailableError,
     IdempotentAnswers,
@@ -23,19 +24,34 @@ from ingest_service.config import IngestConfig
 from observability import heap
 from observability.setup import for_service
 
-SERVICE = "ingest"
+SERVICE = adapters.SERVICE
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the handlers build once per execution environment, on their first event."""
+
+    config: IngestConfig
+    consumer: Consumer
+    # answers kept per Idempotency-Key; None when no idempotency table is configured
+    answers: IdempotentAnswers | None
 
 
 @cache
-def _runtime() -> tuple[IngestConfig, Consumer]:
-    """Configuration and clients, once per execution environment (not at import)."""
+def runtime() -> Runtime:
     config = IngestConfig.from_env(os.environ)
-    return config, Consumer(SERVICE, config.bus, EventPublisher(), for_service(SERVICE))
+    table = config.idempotency.table
+    answers = (
+        IdempotentAnswers(table, expiry_seconds=config.idempotency.expiry_seconds)
+        if table
+        else None
+    )
+    return Runtime(config, adapters.consumer(config.bus), answers)
 
 
 def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Producer events from the ingest queue (one record per event)."""
-    config, consumer = _runtime()
+    config, consumer = runtime().config, runtime().consumer
     messages = event.get("Records", [])
     events, unreadable = [], []
     for message in messages:
@@ -71,7 +87,7 @@ def handle_bus_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """POST /events (API Gateway HTTP API, payload format 2.0), with an optional
     Idempotency-Key (docs/idempotency.md)."""
-    config, consumer = _runtime()
+    config, consumer, answers = runtime().config, runtime().consumer, runtime().answers
     try:
         key = logic.idempotency_key(event.get("headers"))
         body, is_base64 = event.get("body"), bool(event.get("isBase64Encoded"))
@@ -81,7 +97,7 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = logic.caller_of(event)
     if key is None:
         return _accept(events, caller, consumer)
-    if config.idempotency.table is None:
+    if answers is None:
         return _response(
             503,
             {
@@ -90,7 +106,6 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "Idempotency-Key, or deploy the ingest stack's idempotency table",
             },
         )
-    answers = _idempotent_answers(config.idempotency.table, config.idempotency.expiry_seconds)
     try:
         return answers.answer(
             caller=caller,
@@ -129,11 +144,6 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "retry the request",
             },
         )
-
-
-@cache
-def _idempotent_answers(table: str, expiry_seconds: int) -> IdempotentAnswers:
-    return IdempotentAnswers(table, expiry_seconds=expiry_seconds)
 
 
 def _kept_or_released(answer: dict[str, Any]) -> dict[str, Any]:

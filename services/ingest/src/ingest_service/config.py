@@ -1,11 +1,11 @@
-"""Ingest settings, read once per cold start."""
+"""Ingest's settings, read once per execution environment from its environment."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bus.config import BusConfig, ConfigError
+from bus.config import BusConfig, integer
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,14 @@ class IngestConfig:
         return cls(
             bus=BusConfig.from_env(environ),
             http=HttpLimits(
-                max_body_bytes=_positive(environ, "MAX_BODY_BYTES", defaults.max_body_bytes),
-                max_batch_events=_positive(environ, "MAX_BATCH_EVENTS", defaults.max_batch_events),
-                max_event_bytes=_positive(environ, "MAX_EVENT_BYTES", defaults.max_event_bytes),
+                max_body_bytes=integer(environ, "MAX_BODY_BYTES", defaults.max_body_bytes),
+                max_batch_events=integer(environ, "MAX_BATCH_EVENTS", defaults.max_batch_events),
+                max_event_bytes=integer(environ, "MAX_EVENT_BYTES", defaults.max_event_bytes),
             ),
             idempotency=IdempotencySettings(
-                table=environ.get("IDEMPOTENCY_TABLE") or None,
-                expiry_seconds=_positive(
+                table=(environ.get("IDEMPOTENCY_TABLE") or "").strip() or None,
+                expiry_seconds=integer(
                     environ, "IDEMPOTENCY_EXPIRY_SECONDS", DEFAULT_IDEMPOTENCY_EXPIRY_SECONDS
                 ),
             ),
         )
-
-
-def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name}={raw!r} must be a positive integer")
-    return int(raw)

@@ -2,44 +2,34 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bus.aws import Backoff, LazyClient
+from bus.consumer import Consumer
+from observability.setup import for_service
 from observability.threads import CallPool
-from store_service.logic import decode_doc, index_entries
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-BATCH_WRITE_MAX = 25
+SERVICE = "store"
+BATCH_WRITE_MAX = 25  # BatchWriteItem's limit of items per request
+
+
+def consumer(environ: Mapping[str, str]) -> Consumer:
+    """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
+    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
 
 
 class UnprocessedItemsError(RuntimeError):
     """DynamoDB kept refusing some items (throttling); the batch must be retried."""
-
-
-class _LazyClient:
-    """A boto3 client: the one given, or one built on first use (never at import or
-    construction), once even when the pool's threads ask for it together."""
-
-    def __init__(self, service: str, client: Any | None) -> None:
-        self._service = service
-        self._client = client
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-
-                    self._client = boto3.client(self._service)  # type: ignore[call-overload]
-        return self._client
 
 
 class _DynamoAdapter:
@@ -56,10 +46,8 @@ class _DynamoAdapter:
         sleep: Callable[[float], None] = time.sleep,
         pool: CallPool | None = None,
     ) -> None:
-        self._client = _LazyClient("dynamodb", client)
-        self._max_attempts = max_attempts
-        self._base_delay_s = base_delay_s
-        self._sleep = sleep
+        self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
+        self._backoff = Backoff(max_attempts, base_delay_s, sleep=sleep)
         self._pool = pool or CallPool(1)
         self._lock = threading.Lock()
         self.requests = 0
@@ -67,9 +55,6 @@ class _DynamoAdapter:
     @property
     def client(self) -> DynamoDBClient:
         return self._client.get()
-
-    def _backoff(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(2.0, self._base_delay_s * 2**attempt)))
 
     def _counted(self) -> None:
         with self._lock:  # requests may be sent from the pool's threads
@@ -85,18 +70,18 @@ class DynamoBatchWriter(_DynamoAdapter):
 
     def _write(self, table: str, items: Sequence[dict[str, Any]]) -> None:
         pending: Any = {table: [{"PutRequest": {"Item": i}} for i in items]}
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in self._backoff.attempts():
             response = self.client.batch_write_item(RequestItems=pending)
             self._counted()
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 return
-            if attempt == self._max_attempts:
+            if self._backoff.is_last(attempt):
                 left = sum(len(v) for v in pending.values())
                 raise UnprocessedItemsError(
                     f"{left} item(s) still unprocessed after {attempt} attempts"
                 )
-            self._backoff(attempt)
+            self._backoff.pause(attempt + 1)
 
 
 # per-statement errors worth another attempt; any other error is a fault of the request
@@ -199,7 +184,7 @@ class RecordClaims(_DynamoAdapter):
         """``None`` per item inserted, ``"DuplicateItem"`` per item whose key exists."""
         results: list[str | None] = [None] * len(items)
         pending = list(range(len(items)))
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in self._backoff.attempts():
             statements = [insert_statement(table, items[i]) for i in pending]
             response = self.client.batch_execute_statement(Statements=statements)  # type: ignore[arg-type]
             self._counted()
@@ -217,12 +202,12 @@ class RecordClaims(_DynamoAdapter):
                     raise StatementError(f"{code}: {error.get('Message', '')}")
             if not retry:
                 return results
-            if attempt == self._max_attempts:
+            if self._backoff.is_last(attempt):
                 raise UnprocessedItemsError(
                     f"{len(retry)} item(s) still refused after {attempt} attempts"
                 )
             pending = retry
-            self._backoff(attempt)
+            self._backoff.pause(attempt + 1)
         return results
 
     def _stored(
@@ -240,7 +225,7 @@ class RecordClaims(_DynamoAdapter):
                     "ExpressionAttributeNames": {"#origin": self._origin, "#doc": "doc"},
                 }
             }
-            for attempt in range(1, self._max_attempts + 1):
+            for attempt in self._backoff.attempts():
                 response = self.client.batch_get_item(RequestItems=pending)
                 self._counted()
                 for item in response["Responses"].get(table, []):
@@ -251,9 +236,9 @@ class RecordClaims(_DynamoAdapter):
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
-                if attempt == self._max_attempts:
+                if self._backoff.is_last(attempt):
                     raise UnprocessedItemsError("keys still unprocessed after reading back")
-                self._backoff(attempt)
+                self._backoff.pause(attempt + 1)
         return found
 
 
@@ -272,7 +257,7 @@ class S3Archive:
         self, bucket: str, client: S3Client | None = None, *, pool: CallPool | None = None
     ) -> None:
         self.bucket = bucket
-        self._client = _LazyClient("s3", client)
+        self._client: LazyClient[S3Client] = LazyClient("s3", client)
         self._pool = pool or CallPool(1)
         self._lock = threading.Lock()
         self.puts = 0
@@ -296,78 +281,3 @@ class S3Archive:
     def put_all(self, objects: Sequence[tuple[str, bytes]]) -> None:
         """Put each (key, body), side by side through the pool."""
         self._pool.map(lambda obj: self.put(*obj), objects)
-
-
-class RecordsIndex:
-    """Reads the records table: a record by id, and the records of a type over a time
-    range through the batches' time index items (store_service.logic.index_items)."""
-
-    def __init__(
-        self, table: str, client: DynamoDBClient | None = None, index: str = "by-type-time"
-    ) -> None:
-        self.table = table
-        self.index = index
-        self._client = _LazyClient("dynamodb", client)
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client.get()
-
-    def get(self, record_id: str) -> Any | None:
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"rec#{record_id}"}})
-        return decode_doc(item["Item"]) if "Item" in item else None
-
-    def ids_between(self, record_type: str, start: str, end: str) -> list[str]:
-        """Ids of the records of `record_type` that occurred in [start, end] (UTC ISO
-        8601 with a ``Z``, any precision), oldest first, each once."""
-        keys = [k["pk"] for k in self._index_keys(record_type, start, end)]
-        found: dict[str, str] = {}
-        for item in self._batch_get(keys, "pk, entries"):
-            for occurred_at, record_id in index_entries(item):
-                if start <= occurred_at <= end or occurred_at.startswith(end):
-                    found[record_id] = min(occurred_at, found.get(record_id, occurred_at))
-        return sorted(found, key=lambda i: (found[i], i))
-
-    def between(self, record_type: str, start: str, end: str) -> list[Any]:
-        """The records themselves (see ids_between), oldest first."""
-        ids = self.ids_between(record_type, start, end)
-        items = self._batch_get([{"S": f"rec#{i}"} for i in ids], "pk, doc")
-        by_id = {i["pk"]["S"][4:]: decode_doc(i) for i in items}
-        return [by_id[i] for i in ids if i in by_id]
-
-    def _index_keys(self, record_type: str, start: str, end: str) -> list[dict[str, Any]]:
-        from datetime import date, timedelta
-
-        first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
-        keys: list[dict[str, Any]] = []
-        day = first
-        while day <= last:
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self.table,
-                IndexName=self.index,
-                KeyConditionExpression="gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to",
-                ExpressionAttributeValues={
-                    ":pk": {"S": f"{record_type}#{day.isoformat()}"},
-                    ":from": {"S": start[:13]},
-                    ":to": {"S": end[:13] + "~"},  # "~" sorts after "#<batch id>"
-                },
-            )
-            keys += [item for page in pages for item in page["Items"]]
-            day += timedelta(days=1)
-        return keys
-
-    def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
-        unique = list({k["S"]: k for k in keys}.values())
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(unique), 100):
-            pending: Any = {
-                self.table: {
-                    "Keys": [{"pk": k} for k in unique[start : start + 100]],
-                    "ProjectionExpression": projection,
-                }
-            }
-            while pending:
-                response = self.client.batch_get_item(RequestItems=pending)
-                found += response["Responses"].get(self.table, [])
-                pending = response.get("UnprocessedKeys") or {}
-        return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -20,21 +21,31 @@ from bus.packing import Output
 from bus.saga import original_batch_id
 from observability.setup import for_service
 from observability.threads import CallPool
-from store_service import logic
+from store_service import adapters, logic
 from store_service.adapters import DynamoBatchWriter, RecordClaims, S3Archive
 from store_service.config import StoreConfig
 
-SERVICE = "store"
+SERVICE = adapters.SERVICE
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the handler builds once per execution environment, on its first event."""
+
+    config: StoreConfig
+    consumer: Consumer
+    writer: DynamoBatchWriter
+    archive: S3Archive
+    claims: RecordClaims
 
 
 @cache
-def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, RecordClaims]:
+def runtime() -> Runtime:
     config = StoreConfig.from_env(os.environ)
-    consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
     pool = CallPool(config.write_concurrency)  # a batch's DynamoDB requests side by side
-    return (
+    return Runtime(
         config,
-        consumer,
+        adapters.consumer(os.environ),
         DynamoBatchWriter(pool=pool),
         S3Archive(config.archive_bucket, pool=pool),
         RecordClaims(pool=pool),
@@ -42,7 +53,8 @@ def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, Rec
 
 
 def store_batch(envelope: Any) -> list[Output]:
-    config, _, dynamo, archive, claims = _runtime()
+    run = runtime()
+    config, dynamo, archive, claims = run.config, run.writer, run.archive, run.claims
     if envelope.contract == "RecordsRejected":
         expires = int(time.time()) + config.rejected_retention_days * 86400
         items = logic.dedupe_items(
@@ -104,4 +116,4 @@ def store_batch(envelope: Any) -> list[Output]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _runtime()[1].handle_sqs_batch(event, store_batch)
+    return runtime().consumer.handle_sqs_batch(event, store_batch)

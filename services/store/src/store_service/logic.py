@@ -9,7 +9,7 @@ Keys:
   index attributes, so the ``by-type-time`` index (keys only) gets an entry per (batch,
   type, hour) instead of one per record: a record costs its own item's write unit and a
   small share of its batch's index items, where an index entry per record cost one write
-  unit more (see ``RecordsIndex`` in adapters for the query).
+  unit more (see ``RecordsReader`` in reader.py for the query).
 - record item: the keys, ``type``, ``stored_at``, ``origin`` (the delivered batch that
   first stored the record: the item is written once, see ``RecordClaims`` in adapters)
   and the whole record as JSON in ``doc`` — nothing else: DynamoDB bills a write per
@@ -43,6 +43,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+# the tables' key formats (the module docstring says what each item holds)
+RECORD_PREFIX = "rec#"  # records table: pk = rec#<record id>
+REJECTED_PREFIX = "rejected#"  # rejected table: pk = rejected#<YYYY-MM-DD>
 
 # DynamoDB items are at most 400 KB; the kept copy of a rejected record is cut below that.
 MAX_KEPT_RECORD_BYTES = 350_000
@@ -159,7 +163,7 @@ def record_doc(record: Mapping[str, Any]) -> str:
 
 def record_item(record: Mapping[str, Any], stored_at: str, origin: str) -> dict[str, Any]:
     return {
-        "pk": {"S": f"rec#{record['id']}"},
+        "pk": {"S": f"{RECORD_PREFIX}{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
         "origin": {"S": origin},
@@ -264,7 +268,7 @@ def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, An
         else record_json[:MAX_KEPT_RECORD_BYTES]
     )
     return {
-        "pk": {"S": f"rejected#{rejected_at[:10]}"},
+        "pk": {"S": f"{REJECTED_PREFIX}{rejected_at[:10]}"},
         "sk": {"S": f"{rejection.get('stage', 'unknown')}#{key}"},
         "record_id": {"S": str(record_id)} if isinstance(record_id, str) else {"NULL": True},
         **(
