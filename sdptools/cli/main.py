@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sdptools.cli.publish",
     "sdptools.cli.demo",
     "sdptools.cli.ops",
+    "sdptools.cli.records",
     "sdptools.cli.bench",
     "sdptools.cli.lint",
     "sdptools.cli.dlq",
@@ -50,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("sdptools.cli.demo", "run the pipeline end to end on the local cloud and report"),
     "rejected": ("sdptools.cli.ops", "records the pipeline rejected, with reasons"),
     "stats": ("sdptools.cli.ops", "aggregates: counts per type and minute, revenue, countries"),
+    "records": ("sdptools.cli.records", "stored records: one by id, or a type over time"),
     "bench": ("sdptools.cli.bench", "run the benchmarks, each with its baseline and the ratio"),
     "lint-templates": (
         "sdptools.cli.lint",
