@@ -676,7 +676,14 @@ class InvokePool:
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._size = size
         self._all: list[Worker] = []
+        self._busy: set[Worker] = set()  # in the middle of an invocation
+        self._busy_lock = threading.Lock()
         self._stopped = False
+
+    def busy_worker(self) -> Worker | None:
+        """A live environment in the middle of an invocation, if any (fault injection)."""
+        with self._busy_lock:
+            return next((w for w in self._busy if w.alive()), None)
 
     def start(self) -> None:
         """Start the environments in the background; the function is ready when one is."""
@@ -728,7 +735,13 @@ class InvokePool:
                 if replacement is None:
                     return Outcome("error", error=self._stats.last_error or "init failed")
                 worker = replacement
-            outcome, invocation = run_invocation(worker, self.config, event, trace_header, 1)
+            with self._busy_lock:
+                self._busy.add(worker)
+            try:
+                outcome, invocation = run_invocation(worker, self.config, event, trace_header, 1)
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(worker)
             record_outcome(self._stats, outcome, 1, self.config.name, quiet=self._stopped)
             self._notify(invocation)
             return outcome
@@ -1010,15 +1023,17 @@ class LambdaRuntime:
         """Kill one live worker of a function (fault injection); returns its pid.
 
         With ``busy_only`` only a worker in the middle of an invocation is killed: its
-        batch is lost with it and comes back after the queue's visibility timeout."""
+        batch is lost with it and comes back after the queue's visibility timeout, or, for a
+        function invoked synchronously, its caller is answered 500 and retries."""
         with self._lock:
             pollers = [
                 p for ps in self._pollers.values() for p in ps if p.config.name == function_name
             ]
-        for poller in pollers:
-            worker = poller.worker
-            if busy_only and not poller.busy:
-                continue
+            pool = self._pools.get(function_name)
+        candidates = [p.worker for p in pollers if p.busy or not busy_only]
+        if pool is not None:  # a function invoked synchronously (the HTTP API's)
+            candidates.append(pool.busy_worker())
+        for worker in candidates:
             if worker is not None and worker.alive() and worker.pid:
                 pid = worker.pid
                 os.kill(pid, 9)

@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help=(
             "inject faults: 5%% transient failures in enrich, 0.5%% poison records, 5%% "
-            "duplicate deliveries, one enrich worker killed mid-batch"
+            "duplicate deliveries, one enrich worker killed mid-batch and one worker of the "
+            "HTTP API's function killed mid-request"
         ),
     )
     add_json_flag(parser)
@@ -175,7 +176,9 @@ def _run_and_report(
         seed=args.seed,
         timeout_s=args.timeout,
         poison_share=0.005 if args.faults else 0.0,
-        kill_worker="sdp-enrich" if args.faults else None,
+        # a consumer mid-batch, and the HTTP API's function mid-request (its client
+        # retries with the same Idempotency-Key)
+        kill_workers=("sdp-enrich", "sdp-ingest-http") if args.faults else (),
     )
     report = run_demo(cloud, options, live)
     report["local_up_seconds"] = round(up_seconds, 2)

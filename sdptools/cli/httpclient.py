@@ -31,6 +31,7 @@ from urllib3.util.retry import Retry
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # What a server says when a retry can help: its own failure, or "slow down".
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IN_PROGRESS = 409  # the key's first attempt is still being processed (see RetryPolicy)
 
 
 class FullJitterRetry(Retry):
@@ -69,6 +70,12 @@ class RetryPolicy:
     # "Maximum integration timeout"), so an answer later than that never comes:
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
     read_timeout_s: float = 35.0
+    # A 409 says an attempt with this key is still being processed, or died while being
+    # processed: its claim lasts as long as that invocation could have run (the ingest
+    # function's timeout, 15 s by default), after which the key is free again. The same
+    # request is sent again, each time after the server's Retry-After (jittered), until
+    # it is answered otherwise or this long has passed.
+    in_progress_wait_s: float = 60.0
 
     def retry(self) -> FullJitterRetry:
         return FullJitterRetry(
@@ -126,23 +133,31 @@ class JsonPoster:
     ) -> PostResult:
         key = idempotency_key or str(uuid.uuid4())
         sent = {"content-type": "application/json", **(headers or {}), IDEMPOTENCY_HEADER: key}
-        try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=body,
-                headers=sent,
-                retries=self.policy.retry(),
-                redirect=False,
-            )
-        except MaxRetryError as exc:
-            self._count(self.policy.attempts - 1)
-            raise Unreachable(url, self.policy.attempts, exc.reason) from None
-        except Urllib3Error as exc:  # e.g. a malformed URL
-            raise Unreachable(url, 1, exc) from None
-        history = response.retries.history if response.retries is not None else ()
-        self._count(len(history))
-        return PostResult(response.status, _json(response.data), len(history) + 1, key)
+        deadline = time.monotonic() + self.policy.in_progress_wait_s
+        attempts = 0
+        while True:
+            try:
+                response = self._pool.request(
+                    "POST",
+                    url,
+                    body=body,
+                    headers=sent,
+                    retries=self.policy.retry(),
+                    redirect=False,
+                )
+            except MaxRetryError as exc:
+                self._count(self.policy.attempts - 1)
+                raise Unreachable(url, attempts + self.policy.attempts, exc.reason) from None
+            except Urllib3Error as exc:  # e.g. a malformed URL
+                raise Unreachable(url, attempts + 1, exc) from None
+            history = response.retries.history if response.retries is not None else ()
+            attempts += len(history) + 1
+            self._count(len(history))
+            if response.status != IN_PROGRESS or time.monotonic() >= deadline:
+                return PostResult(response.status, _json(response.data), attempts, key)
+            self._count(1)
+            after = _retry_after(response.headers.get("retry-after"))
+            time.sleep(min(after, max(0.0, deadline - time.monotonic())) + random.uniform(0, 0.5))
 
     def _count(self, retries: int) -> None:
         with self._lock:
@@ -150,6 +165,13 @@ class JsonPoster:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _retry_after(value: str | None, default: float = 1.0) -> float:
+    try:
+        return max(0.0, float(value)) if value else default
+    except ValueError:
+        return default
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class DemoOptions:
     seed: int = 7
     timeout_s: float = 600.0
     poison_share: float = 0.0
-    kill_worker: str | None = None  # kill this function's worker mid-run
+    kill_workers: tuple[str, ...] = ()  # kill a worker of each of these functions mid-run
 
 
 def seed_reference_data(cloud: LocalCloud, segments: dict[str, str]) -> None:
@@ -261,12 +261,12 @@ def run_demo(
             live.sender, live.tap = sender, tap
         before = units_snapshot(cloud)
         began = time.time()
-        killer = _kill_later(cloud, options.kill_worker) if options.kill_worker else None
+        killers = [_kill_later(cloud, function) for function in options.kill_workers]
         publish_seconds = sender.run()
         everything = workload.valid_ids | workload.invalid_ids | workload.poison_ids
         parked = ParkedRecords(cloud)
         finished = tap.wait_until(lambda s: accounted_for(everything, s, parked), options.timeout_s)
-        if killer is not None:
+        for killer in killers:
             killer.join()
         cloud.wait_drained(timeout=60, exclude=("sdp-demo-tap",))
         time.sleep(0.5)

@@ -30,7 +30,11 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClou
     report = run_demo(
         cloud,
         DemoOptions(
-            records=2000, seed=21, poison_share=0.005, kill_worker="sdp-enrich", timeout_s=300
+            records=2000,
+            seed=21,
+            poison_share=0.005,
+            kill_workers=("sdp-enrich", "sdp-ingest-http"),
+            timeout_s=300,
         ),
     )
     yield cloud, report
@@ -42,7 +46,7 @@ def test_nothing_lost_nothing_double_counted_under_faults(
 ) -> None:
     _, report = faulty
     records = report["records"]
-    assert report["killed_workers"] == ["sdp-enrich"]
+    assert sorted(report["killed_workers"]) == ["sdp-enrich", "sdp-ingest-http"]
     assert records["duplicate_sends"] > 0
     assert records["lost"] == 0
     assert records["double_counted"] == 0
