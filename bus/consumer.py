@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from bus.packing import Output, batch_id_for, chunk_items, envelope_overhead, it
 from bus.publisher import EventPublisher
 from bus.saga import Failure, SagaConfig, SagaStarter, original_batch_id
 from observability import heap
+from observability.tracing import BATCHES_ANNOTATION, MAX_LINKS, UPSTREAM_ANNOTATION
 
 Handler = Callable[[Any], Sequence[Output]]
 
@@ -96,6 +97,64 @@ def merged(group: list[Delivery]) -> Any:
     count = sum(len(v) for v in data.values())
     metadata = first.metadata.model_copy(update={"record_count": count})
     return Envelope(metadata, data, members=tuple(d.envelope for d in group))
+
+
+@dataclass(frozen=True)
+class DeliveryLinks:
+    """What a span records of the deliveries it handled: links to the upstream spans of
+    other traces, and the ``upstream`` traces and ``batches`` as annotations, so that a
+    trace's downstream and a batch's handler can be found with X-Ray filter expressions
+    (``annotation.upstream CONTAINS "<trace id>"``, ``annotation.batches CONTAINS "<id>"``)."""
+
+    links: list[Any]
+    upstream: str
+    batches: str
+
+    def annotations(self) -> dict[str, str]:
+        found = {UPSTREAM_ANNOTATION: self.upstream, BATCHES_ANNOTATION: self.batches}
+        return {key: value for key, value in found.items() if value}
+
+
+def span_links(group: list[Delivery], current: Mapping[str, Any] | None) -> list[DeliveryLinks]:
+    """The deliveries' links in chunks of at most ``MAX_LINKS`` deliveries: a segment may
+    link to 20 traces (https://docs.aws.amazon.com/xray/latest/devguide/xray-tracelinking.html).
+    A delivery of the invocation's own trace needs no link: its upstream is its parent."""
+    from observability.tracing import Link
+
+    own = (current or {}).get("trace_id")
+    chunks = []
+    for start in range(0, len(group), MAX_LINKS):
+        links: list[Any] = []
+        traces: list[str] = []
+        batches: list[str] = []
+        for d in group[start : start + MAX_LINKS]:
+            meta = d.envelope.metadata
+            if meta.batch_id not in batches:
+                batches.append(meta.batch_id)
+            trace = meta.trace
+            if trace is None or not trace.trace_id:
+                continue
+            if trace.trace_id not in traces:
+                traces.append(trace.trace_id)
+            if trace.trace_id != own:
+                links.append(Link(trace.trace_id, trace.parent_id, {"batch_id": meta.batch_id}))
+        chunks.append(DeliveryLinks(links, " ".join(traces), " ".join(batches)))
+    return chunks
+
+
+@contextlib.contextmanager
+def _with_link_spans(
+    span: contextlib.AbstractContextManager[Any],
+    obs: Any,
+    service: str,
+    chunks: list[DeliveryLinks],
+) -> Iterator[Any]:
+    """The handler's span, with one child span per chunk of merged deliveries."""
+    with span as outer:
+        for chunk in chunks:
+            with obs.span(f"{service}.deliveries", links=chunk.links, **chunk.annotations()):
+                pass
+        yield outer
 
 
 class Consumer:
@@ -202,7 +261,8 @@ class Consumer:
                 )
                 counts[output.contract] = counts.get(output.contract, 0) + env.metadata.record_count
         if entries:
-            self.publisher.put(self.faults.duplicated(entries))
+            with self._invocation():
+                self.publisher.put(self.faults.duplicated(entries))
         return counts
 
     # -- the SQS loop ---------------------------------------------------------------------
@@ -211,13 +271,18 @@ class Consumer:
         of lists) are merged into one handler call and published together: each hop then
         emits fewer, larger events, which is what keeps the bus and the next hop's fixed
         cost per event low when traffic arrives in many small batches."""
-        result = BatchResult()
-        deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
-        for group in merge_groups(deliveries, self.config.max_records_per_event):
-            self._handle_group(group, handle, result)
-        self._emit_metrics(result)
+        with self._invocation():
+            result = BatchResult()
+            deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
+            for group in merge_groups(deliveries, self.config.max_records_per_event):
+                self._handle_group(group, handle, result)
+            self._emit_metrics(result)
         heap.settle_once()
         return result.response()
+
+    def _invocation(self) -> contextlib.AbstractContextManager[None]:
+        """One invocation's tracing scope: what it traced is sent when it ends."""
+        return self.obs.invocation() if self.obs is not None else contextlib.nullcontext()
 
     def _parse(self, record: dict[str, Any], result: BatchResult) -> Delivery | None:
         from contracts.envelope import Envelope, EnvelopeError
@@ -248,7 +313,7 @@ class Consumer:
             self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
         started = time.perf_counter()
         try:
-            with self._span(meta):
+            with self._span(meta, group):
                 outputs = handle(envelope)
                 published = self.publish(outputs, parent=envelope)
         except Exception as exc:  # classified: retried through the saga, or by the queue
@@ -333,18 +398,26 @@ class Consumer:
         result.records_to_saga += len(failed)
         return True
 
-    def _span(self, meta: Any) -> contextlib.AbstractContextManager[None]:
-        """A traced section per batch, annotated so traces can be searched by batch."""
+    def _span(self, meta: Any, group: list[Delivery]) -> contextlib.AbstractContextManager[Any]:
+        """A traced section per handler call, annotated so traces can be searched by
+        batch, and linked to the upstream of every delivery it merged (see span_links)."""
         if self.obs is None:
             return contextlib.nullcontext()
-        return self.obs.span(
+        chunks = span_links(group, tracecontext.current())
+        first = chunks[0] if len(chunks) == 1 else DeliveryLinks([], "", "")
+        span = self.obs.span(
             f"{self.service}.batch",
+            links=first.links,
             service=self.service,
             contract=meta.contract,
             version=meta.version,
             batch_id=meta.batch_id,
             records=meta.record_count,
+            **first.annotations(),
         )
+        if len(chunks) == 1:
+            return span
+        return _with_link_spans(span, self.obs, self.service, chunks)
 
     def _reject_message(self, record: dict[str, Any], exc: Exception, result: BatchResult) -> None:
         """A message that is not a valid envelope: publish it as rejected, never retry."""

@@ -80,6 +80,7 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     duration_ms: float = 0.0
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class Invocation:
     outcome: Outcome
     memory_mb: int
     architecture: str
+    function_arn: str = ""
+    # the environment's init window (epoch seconds), on its first invocation only
+    init_window: tuple[float, float] | None = None
 
 
 InvocationHook = Callable[[Invocation], None]
@@ -199,6 +203,8 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self.init_ms: float | None = None
+        self.init_window: tuple[float, float] | None = None  # epoch seconds
+        self.invocations = 0
 
     @property
     def pid(self) -> int | None:
@@ -207,6 +213,7 @@ class Worker:
     def start(self) -> Outcome:
         """Start the process and import the handler. Returns `ready` or the init error."""
         parent, child = socket.socketpair()
+        init_start = time.time()
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._log_path, "ab") as out:
             self._proc = subprocess.Popen(
@@ -232,6 +239,7 @@ class Worker:
             self.kill()
             return Outcome("error", error=message["error"], traceback=message["traceback"])
         self.init_ms = float(message["init_ms"])
+        self.init_window = (init_start, time.time())
         return Outcome("result")
 
     def invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
@@ -239,6 +247,7 @@ class Worker:
         timeout_s = self.config.timeout_s
         began = time.perf_counter()
         request_id = str(uuid.uuid4())
+        self.invocations += 1
         try:
             self._conn.send(
                 {
@@ -266,12 +275,18 @@ class Worker:
                 duration_ms=(time.perf_counter() - began) * 1000,
             )
         if reply["kind"] == "result":
-            return Outcome("result", response=reply["response"], duration_ms=reply["duration_ms"])
+            return Outcome(
+                "result",
+                response=reply["response"],
+                duration_ms=reply["duration_ms"],
+                request_id=request_id,
+            )
         return Outcome(
             "error",
             error=f"{reply['error_type']}: {reply['error_message']}",
             traceback=reply["traceback"],
             duration_ms=reply["duration_ms"],
+            request_id=request_id,
         )
 
     def alive(self) -> bool:
@@ -384,6 +399,7 @@ def run_invocation(
     records: int,
 ) -> tuple[Outcome, Invocation]:
     trace_id, segment_id, parent_id, header = invocation_trace(incoming)
+    cold = worker.invocations == 0
     start = time.time()
     outcome = worker.invoke(event, header)
     invocation = Invocation(
@@ -397,6 +413,8 @@ def run_invocation(
         outcome=outcome,
         memory_mb=config.memory_mb,
         architecture=config.architecture,
+        function_arn=config.arn,
+        init_window=worker.init_window if cold else None,
     )
     return outcome, invocation
 

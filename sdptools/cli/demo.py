@@ -104,10 +104,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = run_demo(cloud, options)
         report["local_up_seconds"] = round(up.seconds_total, 2)
         trace = _trace(cloud, report.get("trace_id"))
-        if trace is not None:
-            from sdptools.traces.tracefile import EXPORT_NAME, export_traces
+        from sdptools.traces.summary import export_run
+        from sdptools.traces.tracefile import EXPORT_NAME
 
-            export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
+        report["trace_paths"] = export_run(
+            cloud.client("xray"), cloud.client("dynamodb"), state_dir() / EXPORT_NAME, "sdp-records"
+        )
         report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
         if args.json:
             emit_json(report)
@@ -233,9 +235,16 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
         usd = report["cost"]["usd_per_million_records"]
         print(f"Cost                    ${usd:.3f} per million records")
     print(f"Trace                   {report['trace_id']}")
+    paths = report.get("trace_paths") or {}
+    if paths.get("stored_records"):
+        print(
+            f"Record paths            {paths['whole_paths']:,} of {paths['stored_records']:,} "
+            f"stored records traced from ingest to aggregate ({paths['share']:.2%}); "
+            f"sdp trace --record <id>"
+        )
     if trace is not None:
-        from sdptools.traces.traces import render_tree
+        from sdptools.traces.summary import render_summary, summarise
 
-        print(render_tree(trace))
+        print(render_summary(trace, summarise(trace)))
     print(f"HTML report             {report['html_report']}")
     print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))
