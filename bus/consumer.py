@@ -115,13 +115,25 @@ class DeliveryLinks:
         return {key: value for key, value in found.items() if value}
 
 
-def span_links(group: list[Delivery], current: Mapping[str, Any] | None) -> list[DeliveryLinks]:
+def continued_batch(deliveries: list[Delivery], current: Mapping[str, Any] | None) -> str | None:
+    """The delivery whose trace the invocation continues (the first of its trace): its
+    upstream is the invocation's parent, every other delivery's is a link."""
+    own = (current or {}).get("trace_id")
+    for d in deliveries:
+        trace = d.envelope.metadata.trace
+        if own and trace is not None and trace.trace_id == own:
+            return str(d.envelope.metadata.batch_id)
+    return None
+
+
+def span_links(
+    group: list[Delivery], current: Mapping[str, Any] | None, continued: str | None = None
+) -> list[DeliveryLinks]:
     """The deliveries' links in chunks of at most ``MAX_LINKS`` deliveries: a segment may
     link to 20 traces (https://docs.aws.amazon.com/xray/latest/devguide/xray-tracelinking.html).
-    A delivery of the invocation's own trace needs no link: its upstream is its parent."""
+    Every delivery is linked but the ``continued`` one, whose upstream is the parent."""
     from observability.tracing import Link
 
-    own = (current or {}).get("trace_id")
     chunks = []
     for start in range(0, len(group), MAX_LINKS):
         links: list[Any] = []
@@ -136,7 +148,7 @@ def span_links(group: list[Delivery], current: Mapping[str, Any] | None) -> list
                 continue
             if trace.trace_id not in traces:
                 traces.append(trace.trace_id)
-            if trace.trace_id != own:
+            if meta.batch_id != continued:
                 links.append(Link(trace.trace_id, trace.parent_id, {"batch_id": meta.batch_id}))
         chunks.append(DeliveryLinks(links, " ".join(traces), " ".join(batches)))
     return chunks
@@ -274,8 +286,9 @@ class Consumer:
         with self._invocation():
             result = BatchResult()
             deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
+            continued = continued_batch(deliveries, tracecontext.current())
             for group in merge_groups(deliveries, self.config.max_records_per_event):
-                self._handle_group(group, handle, result)
+                self._handle_group(group, handle, result, continued)
             self._emit_metrics(result)
         heap.settle_once()
         return result.response()
@@ -306,21 +319,27 @@ class Consumer:
             envelope = Envelope(envelope.metadata, {**envelope.data, "records": kept})
         return Delivery(record, event, envelope, records, injected)
 
-    def _handle_group(self, group: list[Delivery], handle: Handler, result: BatchResult) -> None:
+    def _handle_group(
+        self,
+        group: list[Delivery],
+        handle: Handler,
+        result: BatchResult,
+        continued: str | None = None,
+    ) -> None:
         envelope = merged(group)
         meta = envelope.metadata
         if self.obs is not None:
             self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
         started = time.perf_counter()
         try:
-            with self._span(meta, group):
+            with self._span(meta, group, continued):
                 outputs = handle(envelope)
                 published = self.publish(outputs, parent=envelope)
         except Exception as exc:  # classified: retried through the saga, or by the queue
             if len(group) > 1:
                 # isolate: one bad message must not spend the other messages' attempts
                 for d in group:
-                    self._handle_group([d], handle, result)
+                    self._handle_group([d], handle, result, continued)
                 return
             self._failed(group[0].record, group[0].event, group[0].records, exc, result)
             return
@@ -398,12 +417,14 @@ class Consumer:
         result.records_to_saga += len(failed)
         return True
 
-    def _span(self, meta: Any, group: list[Delivery]) -> contextlib.AbstractContextManager[Any]:
+    def _span(
+        self, meta: Any, group: list[Delivery], continued: str | None
+    ) -> contextlib.AbstractContextManager[Any]:
         """A traced section per handler call, annotated so traces can be searched by
         batch, and linked to the upstream of every delivery it merged (see span_links)."""
         if self.obs is None:
             return contextlib.nullcontext()
-        chunks = span_links(group, tracecontext.current())
+        chunks = span_links(group, tracecontext.current(), continued)
         first = chunks[0] if len(chunks) == 1 else DeliveryLinks([], "", "")
         span = self.obs.span(
             f"{self.service}.batch",

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from observability.tracing import Link, Scalar, is_expected
+from observability.spans import Link, Scalar, is_expected
 
 T = TypeVar("T")
 

@@ -22,12 +22,35 @@ https://docs.aws.amazon.com/xray/latest/devguide/xray-tracelinking.html
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+from observability.spans import (
+    Link,
+    Scalar,
+    Span,
+    error_code,
+    expected_errors,
+    is_expected,
+)
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_ENV",
+    "Link",
+    "NoopTracer",
+    "Scalar",
+    "Span",
+    "Tracer",
+    "backend_name",
+    "error_code",
+    "expected_errors",
+    "is_expected",
+    "propagating",
+    "tracer",
+]
 
 BACKEND_ENV = "SDP_TRACING"
 BACKENDS = ("otel", "xray", "off")
@@ -43,35 +66,7 @@ UPSTREAM_ANNOTATION = "upstream"
 # The annotation that lists the batch ids a span handled (every merged delivery).
 BATCHES_ANNOTATION = "batches"
 
-Scalar = str | int | float | bool
 T = TypeVar("T")
-
-_EXPECTED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "sdp_expected_errors", default=frozenset()
-)
-
-
-@dataclass(frozen=True)
-class Link:
-    """A span of another trace (or of this one) that this span continues: an upstream
-    delivery of a merged batch. ``trace_id`` in X-Ray's form (``1-xxxxxxxx-<24 hex>``)."""
-
-    trace_id: str
-    span_id: str | None = None
-    attributes: Mapping[str, Scalar] = field(default_factory=dict)
-
-    def as_document(self) -> dict[str, Any]:
-        """The entry of a segment document's ``links``."""
-        link: dict[str, Any] = {"trace_id": self.trace_id}
-        if self.span_id:
-            link["id"] = self.span_id
-        if self.attributes:
-            link["attributes"] = dict(self.attributes)
-        return link
-
-
-class Span(Protocol):
-    def annotate(self, key: str, value: Scalar) -> None: ...
 
 
 class Tracer(Protocol):
@@ -174,31 +169,6 @@ def propagating(call: Callable[[T], Any]) -> Callable[[T], Any]:
     Nothing is built: without a tracer in use, ``call`` itself."""
     found = current()
     return call if found is None else found.propagating(call)
-
-
-@contextlib.contextmanager
-def expected_errors(*codes: str) -> Iterator[None]:
-    """AWS error codes that the calls made inside are expected to answer with and the
-    caller handles (a conditional write refused because the work was already done): such
-    an answer is recorded on the call's span, not as an error or a fault."""
-    token = _EXPECTED.set(_EXPECTED.get() | frozenset(codes))
-    try:
-        yield
-    finally:
-        _EXPECTED.reset(token)
-
-
-def is_expected(code: str | None) -> bool:
-    return bool(code) and code in _EXPECTED.get()
-
-
-def error_code(exception: BaseException | None) -> str | None:
-    """The AWS error code of a botocore ClientError, without importing botocore."""
-    response = getattr(exception, "response", None)
-    if isinstance(response, Mapping):
-        code = (response.get("Error") or {}).get("Code")
-        return str(code) if code else None
-    return None
 
 
 def loaded_backends() -> list[str]:

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from observability.tracing import Link, Scalar, error_code, is_expected
+from observability.spans import Link, Scalar, error_code, is_expected
 
 T = TypeVar("T")
 
@@ -38,10 +38,11 @@ class _Subsegment:
 
 
 def _fix_aws_meta(original: Callable[..., Any]) -> Callable[..., Any]:
-    def processor(*args: Any) -> Any:
-        # (wrapped, instance, args, kwargs, return_value, exception, subsegment, stack)
-        result = original(*args)
-        exception, subsegment = args[5], args[6]
+    def processor(**kwargs: Any) -> Any:
+        # the recorder passes wrapped, instance, args, kwargs, return_value, exception,
+        # subsegment and stack by name
+        result = original(**kwargs)
+        exception, subsegment = kwargs.get("exception"), kwargs["subsegment"]
         aws = getattr(subsegment, "aws", None) or {}
         for key, value in list(aws.items()):
             if type(value).__name__ == "dict_keys":
@@ -62,13 +63,16 @@ def _patch_once() -> None:
     global _PATCHED  # noqa: PLW0603 - patching is process-wide by nature
     if _PATCHED:
         return
-    import aws_xray_sdk.ext.botocore.patch as botocore_patch
+    import importlib
+
     from aws_xray_sdk.core import patch
     from aws_xray_sdk.ext import boto_utils
 
+    # the module, not the package's ``patch`` function of the same name
+    botocore_patch = importlib.import_module("aws_xray_sdk.ext.botocore.patch")
     fixed = _fix_aws_meta(boto_utils.aws_meta_processor)
     boto_utils.aws_meta_processor = fixed
-    botocore_patch.aws_meta_processor = fixed
+    setattr(botocore_patch, "aws_meta_processor", fixed)  # noqa: B010 - typed as a function
     patch(["botocore"])
     _PATCHED = True
 

@@ -57,6 +57,16 @@ def _parse_header(header: str) -> dict[str, str]:
 
 
 def _epoch(moment: Any) -> float:
+    """Epoch seconds of a datetime, an ISO 8601 text or a number (moto keeps all three)."""
+    if isinstance(moment, int | float):
+        return float(moment)
+    if isinstance(moment, str):
+        from datetime import UTC, datetime
+
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
     return float(moment.timestamp())
 
 

@@ -156,7 +156,7 @@ def _show_trace(xray: XRayClient, args: argparse.Namespace, since: datetime, whe
         trace = get_trace(xray, trace_id)
     except TraceNotFoundError:
         raise CliError(f"trace {trace_id} not found at {where}") from None
-    view = trace_path(xray, trace_id, since=since, until=datetime.now(UTC))
+    view = trace_path(xray, trace_id, since=since, until=datetime.now(UTC), known=trace)
     if args.json:
         emit_json({**to_json(trace), "path": path_json(view)})
     else:

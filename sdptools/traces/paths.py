@@ -258,12 +258,15 @@ def trace_path(
     since: datetime,
     until: datetime,
     max_traces: int = MAX_TRACES,
+    known: Trace | None = None,
 ) -> PathView:
     """A trace with everything upstream of it (through links) and downstream of it
-    (through consumers that link to it)."""
+    (through consumers that link to it). ``known``: the trace, already fetched."""
     walker = _Walker(xray, since, until, max_traces)
     walker.view.subject = f"trace {trace_id}"
-    if not walker.load([trace_id], "start"):
+    if known is not None:
+        walker.view.traces[trace_id] = known
+    elif not walker.load([trace_id], "start"):
         from sdptools.traces.traces import TraceNotFoundError
 
         raise TraceNotFoundError(trace_id)
@@ -279,6 +282,19 @@ def store_span(trace: Trace, batch_id: str) -> TraceNode | None:
     for node in trace.walk_nodes():
         if any(original_batch_id(b) == original for b in _words(node, BATCHES_ANNOTATION)):
             return node
+    return None
+
+
+def _continued(trace: Trace, span: TraceNode) -> str | None:
+    """The batch a handler's span continued (its ``batch_id``, or its parent span's for a
+    span that only carries links of merged deliveries)."""
+    nodes = {node.id: node for node in trace.walk_nodes()}
+    node: TraceNode | None = span
+    while node is not None:
+        batch = node.annotations.get("batch_id")
+        if batch:
+            return original_batch_id(str(batch))
+        node = nodes.get(node.parent_id) if node.parent_id else None
     return None
 
 
@@ -301,7 +317,8 @@ def record_path(
     upstream: list[tuple[str, float, float]] = []
     downstream: list[tuple[str, float]] = []
     for trace_id in anchors:
-        span = store_span(walker.view.traces[trace_id], original)
+        trace = walker.view.traces[trace_id]
+        span = store_span(trace, original)
         if span is None:
             continue
         link = next(
@@ -313,13 +330,15 @@ def record_path(
             ),
             None,
         )
+        walker.widen(trace_id, span.start_time, span.start_time)
         if link is not None and (linked := _link_trace(link)):
             # the batch came from another trace: its path before the store is there
             walker.load([linked], "link")
             upstream.append((linked, span.start_time, span.start_time))
-            walker.widen(trace_id, span.start_time, span.start_time)
-        else:
+        elif _continued(trace, span) == original:
+            # the delivery the invocation continued: its upstream is the trace's own
             upstream.append((trace_id, span.start_time, span.start_time))
+        # otherwise a merged delivery left no link: its path before the store is unknown
         downstream.append((trace_id, span.start_time))
     walker.upstream(upstream)
     walker.downstream(downstream)

@@ -23,6 +23,7 @@ from aggregate_service.logic import (
     merge_totals,
     plan_transactions,
 )
+from observability.tracing import expected_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -72,7 +73,9 @@ class AggregateStore:
             attempt += 1
             items = self._transaction(group)
             try:
-                self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                # a refused claim is handled below (a duplicate, or retried): not a fault
+                with expected_errors("TransactionCanceledException"):
+                    self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
                 result.transactions += 1
             except self.client.exceptions.TransactionCanceledException as exc:
                 reasons = exc.response.get("CancellationReasons", [])
