@@ -168,10 +168,11 @@ def _add_failure(document: dict[str, Any], span: Any, status: Any) -> None:
         if event.name != "exception":
             continue
         fields = _attributes(event.attributes)
+        kind = str(fields.get("exception.type") or "")
         exceptions.append(
             {
                 "id": new_segment_id(),
-                "type": fields.get("exception.type"),
+                "type": kind.rsplit(".", 1)[-1] or None,  # the class, as the X-Ray SDK names it
                 "message": fields.get("exception.message"),
             }
         )
