@@ -175,7 +175,7 @@ def _distribution_of(name: str) -> str:
         if candidate in modules:
             return layer.normalize(modules[candidate])
         candidate = candidate.rpartition(".")[0]
-    top_level = name.split(".")[0]
+    top_level = name.split(".", maxsplit=1)[0]
     names = _packages_distributions().get(top_level) or [top_level]
     return layer.normalize(names[0])
 
