@@ -239,8 +239,8 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
     if paths.get("stored_records"):
         print(
             f"Record paths            {paths['whole_paths']:,} of {paths['stored_records']:,} "
-            f"stored records traced from ingest to aggregate ({paths['share']:.2%}); "
-            f"sdp trace --record <id>"
+            f"stored records traced from ingest to aggregate ({paths['share']:.2%}; "
+            f"{paths['share_parents_only']:.2%} without links); sdp trace --record <id>"
         )
     if trace is not None:
         from sdptools.traces.summary import render_summary, summarise

@@ -306,9 +306,11 @@ def record_path(
     since: datetime,
     until: datetime,
     max_traces: int = MAX_TRACES,
+    links: bool = True,
 ) -> PathView:
     """A record's path: the store span that handled its batch (``origin_batch``, from its
-    records-table item), what led there through parents and links, and what followed."""
+    records-table item), what led there through parents and links, and what followed.
+    ``links=False`` follows parents only (what a trace shows without links: the baseline)."""
     walker = _Walker(xray, since, until, max_traces)
     walker.view.subject = f"record {record_id}"
     original = original_batch_id(origin_batch)
@@ -331,6 +333,10 @@ def record_path(
             None,
         )
         walker.widen(trace_id, span.start_time, span.start_time)
+        if not links:
+            if link is None and _continued(trace, span) == original:
+                walker.widen(trace_id, EARLIER, LATER)
+            continue
         if link is not None and (linked := _link_trace(link)):
             # the batch came from another trace: its path before the store is there
             walker.load([linked], "link")

@@ -102,13 +102,15 @@ def summary_json(rows: list[KindRow]) -> list[dict[str, Any]]:
 def reachability(xray: Any, origins: dict[str, str]) -> dict[str, Any]:
     """How many stored records' paths reach from the first hop to the aggregate,
     following parents and links through the X-Ray API (records of one stored batch
-    share a path: it is followed once per batch)."""
+    share a path: it is followed once per batch), and, as the baseline measured on the
+    same traces, how many do following parents only."""
     by_batch: dict[str, list[str]] = defaultdict(list)
     for record_id, origin in origins.items():
         by_batch[origin].append(record_id)
     since = datetime.fromtimestamp(0, UTC)
     until = datetime.now(UTC)
     whole = 0
+    parents_only = 0
     with_saga = 0
     traces_per_path: list[int] = []
     incomplete: list[str] = []
@@ -121,11 +123,17 @@ def reachability(xray: Any, origins: dict[str, str]) -> dict[str, Any]:
             incomplete.append(records[0])
         if view.executions:
             with_saga += len(records)
+        baseline = record_path(xray, records[0], origin, since=since, until=until, links=False)
+        if baseline.complete:
+            parents_only += len(records)
     total = len(origins)
     return {
         "stored_records": total,
         "whole_paths": whole,
         "share": round(whole / total, 4) if total else None,
+        # the same traces read without following links (parents only): the baseline
+        "whole_paths_parents_only": parents_only,
+        "share_parents_only": round(parents_only / total, 4) if total else None,
         "batches": len(by_batch),
         "records_with_saga": with_saga,
         "traces_per_path_median": statistics.median(traces_per_path) if traces_per_path else 0,
