@@ -164,7 +164,7 @@ def test_reachability_counts_records_of_whole_paths(tmp_path: Path) -> None:
     origins = {"r1": "rec-a3", "r2": "rec-a3", "r9": "rec-b3"}
     whole = reachability(merged_pipeline(link=True).export(tmp_path / "a.json", origins), origins)
     assert (whole["whole_paths"], whole["stored_records"], whole["batches"]) == (3, 3, 2)
-    assert whole["whole_paths_parents_only"] == 1  # the merged batch needs the link
+    assert whole["whole_paths_parents_only"] == 0  # both cross a merge: only links join them
     broken = reachability(merged_pipeline(link=False).export(tmp_path / "b.json", origins), origins)
     assert (broken["whole_paths"], broken["share"]) == (1, pytest.approx(1 / 3, abs=1e-3))
 
