@@ -54,8 +54,10 @@ __all__ = [
 
 BACKEND_ENV = "SDP_TRACING"
 BACKENDS = ("otel", "xray", "off")
-# Chosen by measurement (sdp bench, cold_start_tracing_*): see docs/tracing.md.
-DEFAULT_BACKEND = "otel"
+# Chosen by measurement (sdp bench --only tracing): OpenTelemetry would be the default if
+# it met the cold-start target (<= 150 ms); building its tracer (SDK, botocore
+# instrumentation, OTLP exporter) costs about ten times the X-Ray SDK's. docs/tracing.md
+DEFAULT_BACKEND = "xray"
 # Each segment can be linked to up to 20 traces:
 # https://docs.aws.amazon.com/xray/latest/devguide/xray-tracelinking.html
 MAX_LINKS = 20

@@ -19,6 +19,7 @@ class Profile:
     ceiling_records: int = 20_000
     ceiling_baseline_records: int = 2_000
     rate_records: int = 2_000
+    tracing_invocations: int = 200
 
 
 QUICK = Profile(
@@ -29,6 +30,7 @@ QUICK = Profile(
     ceiling_records=1_000,
     ceiling_baseline_records=100,
     rate_records=200,
+    tracing_invocations=20,
 )
 
 
@@ -84,6 +86,13 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("tracing"):
+        from sdptools.bench.tracing import bench_tracing
+
+        results += _guard(
+            "tracing",
+            lambda: bench_tracing(profile.cold_start_runs, profile.tracing_invocations),
+        )
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:
