@@ -210,6 +210,7 @@ class _Walker:
                 expression = f'annotation.{UPSTREAM_ANNOTATION} CONTAINS "{trace_id}"'
                 found = search_traces(self.xray, expression, since=self.since, until=self.until)
                 self.load([t for t in found if t != trace_id], "downstream")
+                publishers = self._publishers(trace_id, after)
                 for other in found:
                     trace = self.view.traces.get(other)
                     if trace is None or other == trace_id:
@@ -217,11 +218,28 @@ class _Walker:
                     starts = [
                         node.start_time
                         for node in _walk(trace.roots)
-                        if trace_id in _words(node, UPSTREAM_ANNOTATION) and node.start_time > after
+                        if node.start_time > after
+                        and any(
+                            _link_trace(link) == trace_id and link.get("id") in publishers
+                            for link in node.links
+                        )
                     ]
                     if starts:
                         next_items.append((other, min(starts)))
             items = next_items
+
+    def _publishers(self, trace_id: str, after: float) -> set[str]:
+        """The function segments of a trace still running at ``after`` or started later:
+        the invocations whose publications a downstream link may name."""
+        trace = self.view.traces.get(trace_id)
+        if trace is None:
+            return set()
+        return {
+            node.id
+            for node in trace.walk_nodes()
+            if node.origin == LAMBDA_FUNCTION_ORIGIN
+            and node.start_time + (node.duration_ms or 0) / 1000 >= after
+        }
 
     def finish(self) -> PathView:
         hops: list[Hop] = []
