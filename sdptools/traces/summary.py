@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localcloud.collector import LAMBDA_FUNCTION_ORIGIN, LAMBDA_SERVICE_ORIGIN
-from sdptools.traces.paths import STATE_MACHINE_ORIGIN, record_path, service_of
+from sdptools.traces.paths import SERVICES, STATE_MACHINE_ORIGIN, record_path, service_of
 from sdptools.traces.traces import Trace, TraceNode
 
 LAMBDA_PHASES = ("Initialization", "Invocation", "Overhead")
@@ -66,6 +66,8 @@ def summarise(trace: Trace) -> list[KindRow]:
         if key not in groups:
             order.append(key)
         groups[key].append(node.duration_ms or 0.0)
+    rank = {service: index for index, service in enumerate((*SERVICES, "saga"))}
+    order.sort(key=lambda key: rank.get(key[0], len(rank)))  # stable: first seen within
     return [
         KindRow(s, k, len(groups[(s, k)]), sum(groups[(s, k)]), max(groups[(s, k)]))
         for s, k in order
