@@ -285,3 +285,32 @@ def test_off_traces_nothing_and_passes_calls_through() -> None:
     with tracer.span("x", {"a": 1}, [UPSTREAM]) as span:
         span.annotate("b", 2)
     assert CallPool(2).map(lambda n: n * 2, [1, 2]) == [2, 4]
+
+
+def test_otel_exports_to_xrays_otlp_endpoint_signed_or_to_a_collector_as_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    from observability.otel import _SigV4, default_endpoint, needs_signing
+
+    assert default_endpoint({"AWS_REGION": "eu-west-1"}) == (
+        "https://xray.eu-west-1.amazonaws.com/v1/traces"
+    )
+    local = "http://127.0.0.1:4318/v1/traces"
+    assert default_endpoint({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": local}) == local
+    assert needs_signing("https://xray.eu-west-1.amazonaws.com/v1/traces")
+    assert not needs_signing(local)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    request = requests.Request(
+        "POST",
+        "https://xray.eu-west-1.amazonaws.com/v1/traces",
+        data=b"\x0a\x00",
+        headers={"Content-Type": "application/x-protobuf"},
+        auth=_SigV4("eu-west-1"),
+    ).prepare()
+    authorization = request.headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/xray/aws4_request" in authorization
+    assert "X-Amz-Date" in request.headers
