@@ -42,6 +42,9 @@ def hop_kind(node: TraceNode) -> str:
     return f"span {node.name}"
 
 
+STATES = "saga"
+
+
 def _owned(trace: Trace) -> Iterator[tuple[str, TraceNode]]:
     """Each node with the service it ran in (the function or state machine it is under)."""
 
@@ -49,7 +52,7 @@ def _owned(trace: Trace) -> Iterator[tuple[str, TraceNode]]:
         if node.origin in (LAMBDA_FUNCTION_ORIGIN, LAMBDA_SERVICE_ORIGIN):
             service = service_of(node.name)
         elif node.origin == STATE_MACHINE_ORIGIN:
-            service = "saga"
+            service = STATES
         yield service, node
         for child in node.children:
             yield from visit(child, service)
@@ -62,11 +65,14 @@ def summarise(trace: Trace) -> list[KindRow]:
     groups: dict[tuple[str, str], list[float]] = defaultdict(list)
     order: list[tuple[str, str]] = []
     for service, node in _owned(trace):
-        key = (service, hop_kind(node))
+        kind = hop_kind(node)
+        if service == STATES and kind.startswith("span "):
+            kind = f"state {node.name}"  # a state of the execution
+        key = (service, kind)
         if key not in groups:
             order.append(key)
         groups[key].append(node.duration_ms or 0.0)
-    rank = {service: index for index, service in enumerate((*SERVICES, "saga"))}
+    rank = {service: index for index, service in enumerate((*SERVICES, STATES))}
     order.sort(key=lambda key: rank.get(key[0], len(rank)))  # stable: first seen within
     return [
         KindRow(s, k, len(groups[(s, k)]), sum(groups[(s, k)]), max(groups[(s, k)]))
