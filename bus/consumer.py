@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from bus.packing import Output, batch_id_for, chunk_items, envelope_overhead, it
 from bus.publisher import EventPublisher
 from bus.saga import Failure, SagaConfig, SagaStarter, original_batch_id
 from observability import heap
+from observability.tracing import BATCHES_ANNOTATION, MAX_LINKS, UPSTREAM_ANNOTATION
 
 Handler = Callable[[Any], Sequence[Output]]
 
@@ -96,6 +97,76 @@ def merged(group: list[Delivery]) -> Any:
     count = sum(len(v) for v in data.values())
     metadata = first.metadata.model_copy(update={"record_count": count})
     return Envelope(metadata, data, members=tuple(d.envelope for d in group))
+
+
+@dataclass(frozen=True)
+class DeliveryLinks:
+    """What a span records of the deliveries it handled: links to the upstream spans of
+    other traces, and the ``upstream`` traces and ``batches`` as annotations, so that a
+    trace's downstream and a batch's handler can be found with X-Ray filter expressions
+    (``annotation.upstream CONTAINS "<trace id>"``, ``annotation.batches CONTAINS "<id>"``)."""
+
+    links: list[Any]
+    upstream: str
+    batches: str
+
+    def annotations(self) -> dict[str, str]:
+        found = {UPSTREAM_ANNOTATION: self.upstream, BATCHES_ANNOTATION: self.batches}
+        return {key: value for key, value in found.items() if value}
+
+
+def continued_batch(deliveries: list[Delivery], current: Mapping[str, Any] | None) -> str | None:
+    """The delivery whose trace the invocation continues (the first of its trace): its
+    upstream is the invocation's parent, every other delivery's is a link."""
+    own = (current or {}).get("trace_id")
+    for d in deliveries:
+        trace = d.envelope.metadata.trace
+        if own and trace is not None and trace.trace_id == own:
+            return str(d.envelope.metadata.batch_id)
+    return None
+
+
+def span_links(
+    group: list[Delivery], current: Mapping[str, Any] | None, continued: str | None = None
+) -> list[DeliveryLinks]:
+    """The deliveries' links in chunks of at most ``MAX_LINKS`` deliveries: a segment may
+    link to 20 traces (https://docs.aws.amazon.com/xray/latest/devguide/xray-tracelinking.html).
+    Every delivery is linked but the ``continued`` one, whose upstream is the parent."""
+    from observability.tracing import Link
+
+    chunks = []
+    for start in range(0, len(group), MAX_LINKS):
+        links: list[Any] = []
+        traces: list[str] = []
+        batches: list[str] = []
+        for d in group[start : start + MAX_LINKS]:
+            meta = d.envelope.metadata
+            if meta.batch_id not in batches:
+                batches.append(meta.batch_id)
+            trace = meta.trace
+            if trace is None or not trace.trace_id:
+                continue
+            if trace.trace_id not in traces:
+                traces.append(trace.trace_id)
+            if meta.batch_id != continued:
+                links.append(Link(trace.trace_id, trace.parent_id, {"batch_id": meta.batch_id}))
+        chunks.append(DeliveryLinks(links, " ".join(traces), " ".join(batches)))
+    return chunks
+
+
+@contextlib.contextmanager
+def _with_link_spans(
+    span: contextlib.AbstractContextManager[Any],
+    obs: Any,
+    service: str,
+    chunks: list[DeliveryLinks],
+) -> Iterator[Any]:
+    """The handler's span, with one child span per chunk of merged deliveries."""
+    with span as outer:
+        for chunk in chunks:
+            with obs.span(f"{service}.deliveries", links=chunk.links, **chunk.annotations()):
+                pass
+        yield outer
 
 
 class Consumer:
@@ -202,7 +273,8 @@ class Consumer:
                 )
                 counts[output.contract] = counts.get(output.contract, 0) + env.metadata.record_count
         if entries:
-            self.publisher.put(self.faults.duplicated(entries))
+            with self._invocation():
+                self.publisher.put(self.faults.duplicated(entries))
         return counts
 
     # -- the SQS loop ---------------------------------------------------------------------
@@ -211,13 +283,19 @@ class Consumer:
         of lists) are merged into one handler call and published together: each hop then
         emits fewer, larger events, which is what keeps the bus and the next hop's fixed
         cost per event low when traffic arrives in many small batches."""
-        result = BatchResult()
-        deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
-        for group in merge_groups(deliveries, self.config.max_records_per_event):
-            self._handle_group(group, handle, result)
-        self._emit_metrics(result)
+        with self._invocation():
+            result = BatchResult()
+            deliveries = [d for r in event.get("Records", []) if (d := self._parse(r, result))]
+            continued = continued_batch(deliveries, tracecontext.current())
+            for group in merge_groups(deliveries, self.config.max_records_per_event):
+                self._handle_group(group, handle, result, continued)
+            self._emit_metrics(result)
         heap.settle_once()
         return result.response()
+
+    def _invocation(self) -> contextlib.AbstractContextManager[None]:
+        """One invocation's tracing scope: what it traced is sent when it ends."""
+        return self.obs.invocation() if self.obs is not None else contextlib.nullcontext()
 
     def _parse(self, record: dict[str, Any], result: BatchResult) -> Delivery | None:
         from contracts.envelope import Envelope, EnvelopeError
@@ -241,21 +319,27 @@ class Consumer:
             envelope = Envelope(envelope.metadata, {**envelope.data, "records": kept})
         return Delivery(record, event, envelope, records, injected)
 
-    def _handle_group(self, group: list[Delivery], handle: Handler, result: BatchResult) -> None:
+    def _handle_group(
+        self,
+        group: list[Delivery],
+        handle: Handler,
+        result: BatchResult,
+        continued: str | None = None,
+    ) -> None:
         envelope = merged(group)
         meta = envelope.metadata
         if self.obs is not None:
             self.obs.bind(batch_id=meta.batch_id, contract=meta.contract)
         started = time.perf_counter()
         try:
-            with self._span(meta):
+            with self._span(meta, group, continued):
                 outputs = handle(envelope)
                 published = self.publish(outputs, parent=envelope)
         except Exception as exc:  # classified: retried through the saga, or by the queue
             if len(group) > 1:
                 # isolate: one bad message must not spend the other messages' attempts
                 for d in group:
-                    self._handle_group([d], handle, result)
+                    self._handle_group([d], handle, result, continued)
                 return
             self._failed(group[0].record, group[0].event, group[0].records, exc, result)
             return
@@ -333,18 +417,28 @@ class Consumer:
         result.records_to_saga += len(failed)
         return True
 
-    def _span(self, meta: Any) -> contextlib.AbstractContextManager[None]:
-        """A traced section per batch, annotated so traces can be searched by batch."""
+    def _span(
+        self, meta: Any, group: list[Delivery], continued: str | None
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A traced section per handler call, annotated so traces can be searched by
+        batch, and linked to the upstream of every delivery it merged (see span_links)."""
         if self.obs is None:
             return contextlib.nullcontext()
-        return self.obs.span(
+        chunks = span_links(group, tracecontext.current(), continued)
+        first = chunks[0] if len(chunks) == 1 else DeliveryLinks([], "", "")
+        span = self.obs.span(
             f"{self.service}.batch",
+            links=first.links,
             service=self.service,
             contract=meta.contract,
             version=meta.version,
             batch_id=meta.batch_id,
             records=meta.record_count,
+            **first.annotations(),
         )
+        if len(chunks) == 1:
+            return span
+        return _with_link_spans(span, self.obs, self.service, chunks)
 
     def _reject_message(self, record: dict[str, Any], exc: Exception, result: BatchResult) -> None:
         """A message that is not a valid envelope: publish it as rejected, never retry."""

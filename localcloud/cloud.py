@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 from localcloud import gcpolicy
-from localcloud.collector import XRayCollector
+from localcloud.collector import LambdaPhases, XRayCollector
 from localcloud.deploy import (
     REPO_ROOT,
     DeployedStack,
@@ -60,6 +60,9 @@ BOTO_CONFIG = Config(
 
 
 _SESSION_LOCK = threading.Lock()
+# An environment whose init ended at most this long before its first invocation was
+# started for it (a cold start the invocation waited for).
+ON_DEMAND_INIT_GAP_S = 1.0
 
 
 @functools.cache
@@ -82,6 +85,15 @@ def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any
             aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             config=BOTO_CONFIG,
         )
+
+
+def tracing_env() -> dict[str, str]:
+    """The tracing implementation the functions use (``SDP_TRACING``), when the one who
+    started the cloud chose one; otherwise the functions' default applies."""
+    from observability.tracing import BACKEND_ENV
+
+    chosen = os.environ.get(BACKEND_ENV)
+    return {BACKEND_ENV: chosen} if chosen else {}
 
 
 @dataclass
@@ -181,6 +193,8 @@ class LocalCloud:
             extra_env = {
                 "AWS_XRAY_DAEMON_ADDRESS": self.collector.address,
                 "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": self.collector.otlp_endpoint,
+                **tracing_env(),
                 **self.extra_env,
             }
             self.runtime = LambdaRuntime(
@@ -302,6 +316,18 @@ class LocalCloud:
         if self.collector is None:
             return
         outcome = invocation.outcome
+        init = invocation.init_window
+        if init is not None and invocation.start - init[1] > ON_DEMAND_INIT_GAP_S:
+            # started ahead of traffic (as provisioned concurrency is): the invocation
+            # waited for no initialization, and AWS then shows none in its segment
+            init = None
+        phases = LambdaPhases(
+            invocation_end=invocation.start + outcome.duration_ms / 1000,
+            init_start=init[0] if init else None,
+            init_end=init[1] if init else None,
+            request_id=outcome.request_id,
+            function_arn=invocation.function_arn or None,
+        )
         self.collector.record_invocation(
             function_name=invocation.function_name,
             trace_id=invocation.trace_id,
@@ -313,6 +339,7 @@ class LocalCloud:
             fault=outcome.kind in ("timeout", "crash"),
             cause=outcome.error,
             annotations={"records": invocation.records},
+            phases=phases,
         )
 
     def http_routes(self) -> dict[tuple[str, str], str]:

@@ -1,12 +1,15 @@
-"""A local X-Ray daemon: UDP in, ``PutTraceSegments`` out.
+"""A local X-Ray daemon: UDP and OTLP/HTTP in, ``PutTraceSegments`` out.
 
 On AWS the X-Ray daemon next to each function receives the SDK's UDP datagrams and
-forwards them in batches, and the Lambda service itself writes the
-``AWS::Lambda::Function`` segment of every invocation. The local cloud has neither, so
-this module plays both parts: the SDK inside a worker is pointed at ``address`` through
-``AWS_XRAY_DAEMON_ADDRESS``, and the runtime reports each invocation with
+forwards them in batches, X-Ray's OTLP endpoint takes OpenTelemetry spans, and the
+Lambda service itself writes the ``AWS::Lambda`` and ``AWS::Lambda::Function`` segments of
+every invocation. The local cloud has none of them, so this module plays every part:
+the X-Ray SDK inside a worker is pointed at ``address`` through ``AWS_XRAY_DAEMON_ADDRESS``,
+an OpenTelemetry exporter at ``otlp_endpoint`` (spans become segment documents in
+:mod:`localcloud.otlp`), and the runtime reports each invocation with
 ``record_invocation``. Traces then land in whatever X-Ray API the client talks to
-(moto locally), where ``sdptools.traces.traces`` reads them back.
+(moto locally), where ``sdptools.traces.traces`` reads them back the same way whichever
+library recorded them.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ import queue
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 # one definition of X-Ray ids (bus.tracecontext), re-exported for the collector's callers
 from bus.tracecontext import new_segment_id, new_trace_id
+from localcloud.otlp import OtlpReceiver
 
 __all__ = [
     "LAMBDA_FUNCTION_ORIGIN",
+    "LAMBDA_SERVICE_ORIGIN",
     "Counters",
     "Forwarder",
+    "LambdaPhases",
     "MalformedDatagramError",
     "TraceHeader",
     "XRayCollector",
@@ -46,6 +53,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_HEADER = {"format": "json", "version": 1}
 LAMBDA_FUNCTION_ORIGIN = "AWS::Lambda::Function"
+LAMBDA_SERVICE_ORIGIN = "AWS::Lambda"
 # A UDP datagram cannot be larger; the SDK keeps each document below it.
 MAX_DATAGRAM = 65535
 # Room for bursts: every worker of every function sends to the one socket.
@@ -110,6 +118,19 @@ def parse_datagram(data: bytes) -> str:
     return text.strip()
 
 
+@dataclass(frozen=True)
+class LambdaPhases:
+    """What the Lambda service adds to the function segment of an invocation: the
+    ``Initialization`` of a cold start (its own window, before the invocation), the
+    ``Invocation`` (the handler) and the ``Overhead`` after it (epoch seconds)."""
+
+    invocation_end: float
+    init_start: float | None = None
+    init_end: float | None = None
+    request_id: str | None = None
+    function_arn: str | None = None
+
+
 def invocation_document(
     *,
     function_name: str,
@@ -122,10 +143,13 @@ def invocation_document(
     fault: bool = False,
     cause: str | None = None,
     annotations: Annotations | None = None,
+    phases: LambdaPhases | None = None,
 ) -> dict[str, Any]:
-    """The segment the Lambda service writes for one invocation. ``error``/``fault`` are
-    left out rather than set to false, as AWS does: moto marks a trace as failed when the
-    key is merely present."""
+    """The ``AWS::Lambda::Function`` segment of one invocation, shaped as AWS writes it
+    (https://docs.aws.amazon.com/xray/latest/devguide/xray-services-lambda.html): with
+    ``phases``, its ``Initialization``/``Invocation``/``Overhead`` subsegments and ``aws``
+    block. ``error``/``fault`` are left out rather than set to false, as AWS does: moto
+    marks a trace as failed when the key is merely present."""
     document: dict[str, Any] = {
         "name": function_name,
         "id": segment_id,
@@ -144,6 +168,53 @@ def invocation_document(
         document["cause"] = {"exceptions": [{"id": new_segment_id(), "message": cause}]}
     if annotations:
         document["annotations"] = dict(annotations)
+    if phases is not None:
+        _add_phases(document, phases)
+    return document
+
+
+def _add_phases(document: dict[str, Any], phases: LambdaPhases) -> None:
+    start, end = document["start_time"], document["end_time"]
+    handler_end = min(max(phases.invocation_end, start), end)
+    parts = []
+    if phases.init_start is not None and phases.init_end is not None:
+        document["start_time"] = min(start, phases.init_start)
+        parts.append(("Initialization", phases.init_start, phases.init_end))
+    parts += [("Invocation", start, handler_end), ("Overhead", handler_end, end)]
+    document["subsegments"] = [
+        {"id": new_segment_id(), "name": name, "start_time": begin, "end_time": finish}
+        for name, begin, finish in parts
+    ]
+    aws: dict[str, Any] = {}
+    if phases.function_arn:
+        aws["function_arn"] = phases.function_arn
+        document["resource_arn"] = phases.function_arn
+        aws["account_id"] = phases.function_arn.split(":")[4]
+    if phases.request_id:
+        aws["request_id"] = phases.request_id
+    if aws:
+        document["aws"] = aws
+
+
+def service_document(function: dict[str, Any], parent_id: str | None) -> dict[str, Any]:
+    """The ``AWS::Lambda`` segment: the Lambda service's side of the invocation (the
+    request it accepted, its response), parent of the function segment."""
+    document: dict[str, Any] = {
+        "name": function["name"],
+        "id": new_segment_id(),
+        "trace_id": function["trace_id"],
+        "start_time": function["start_time"],
+        "end_time": function["end_time"],
+        "origin": LAMBDA_SERVICE_ORIGIN,
+        "http": {"response": {"status": 200}},
+    }
+    if "resource_arn" in function:
+        document["resource_arn"] = function["resource_arn"]
+    request_id = function.get("aws", {}).get("request_id")
+    if request_id:
+        document["aws"] = {"request_id": request_id}
+    if parent_id:
+        document["parent_id"] = parent_id
     return document
 
 
@@ -268,6 +339,7 @@ class XRayCollector:
         self._forwarder = Forwarder(xray_client, self._counters, flush_interval, max_batch)
         self._socket: socket.socket | None = None
         self._receiver: threading.Thread | None = None
+        self._otlp: OtlpReceiver | None = None
         # Taken to check-and-submit, so nothing is submitted after the forwarder's last batch.
         self._submit_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -279,6 +351,13 @@ class XRayCollector:
             raise RuntimeError("the collector is not started")
         host, port = self._socket.getsockname()[:2]
         return f"{host}:{port}"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """The value for ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, once started."""
+        if self._otlp is None:
+            raise RuntimeError("the collector is not started")
+        return self._otlp.endpoint
 
     @property
     def received(self) -> int:
@@ -303,12 +382,16 @@ class XRayCollector:
         )
         self._forwarder.start()
         self._receiver.start()
+        self._otlp = OtlpReceiver(self.submit, host=self._host)
+        self._otlp.start()
 
     def stop(self) -> None:
         """Read what is already queued on the socket, forward everything, then close.
         Datagrams sent before ``stop()`` are therefore never lost."""
         if self._socket is None or self._receiver is None or self._stopping.is_set():
             return
+        if self._otlp is not None:
+            self._otlp.stop()  # requests in flight are converted and submitted first
         with self._submit_lock:
             self._stopping.set()
         self._receiver.join()
@@ -342,10 +425,13 @@ class XRayCollector:
         fault: bool = False,
         cause: str | None = None,
         annotations: Annotations | None = None,
+        phases: LambdaPhases | None = None,
     ) -> None:
-        """Write the ``AWS::Lambda::Function`` segment; the SDK in the worker sent its
-        subsegments with ``parent_id`` = ``segment_id`` (from ``_X_AMZN_TRACE_ID``)."""
-        document = invocation_document(
+        """Write what the Lambda service writes for an invocation: with ``phases``, the
+        ``AWS::Lambda`` segment (parent: the upstream caller) and the
+        ``AWS::Lambda::Function`` segment under it; without, the function segment alone.
+        The handler's subsegments name ``segment_id`` (from ``_X_AMZN_TRACE_ID``) as parent."""
+        function = invocation_document(
             function_name=function_name,
             trace_id=trace_id,
             segment_id=segment_id,
@@ -356,13 +442,24 @@ class XRayCollector:
             fault=fault,
             cause=cause,
             annotations=annotations,
+            phases=phases,
         )
+        documents = [function]
+        if phases is not None:
+            service = service_document(function, parent_id)
+            function["parent_id"] = service["id"]
+            documents.insert(0, service)
+        for document in documents:
+            self.submit(document)
+
+    def submit(self, document: dict[str, Any]) -> None:
+        """Forward one segment document (counted as received)."""
         self._counters.add(received=1)
         with self._submit_lock:
             if not self._stopping.is_set():
                 self._forwarder.submit(json.dumps(document))
                 return
-        log.debug("collector stopped; invocation segment %s dropped", segment_id)
+        log.debug("collector stopped; segment %s dropped", document.get("id"))
         self._counters.add(dropped=1)
 
     def _receive(self, sock: socket.socket) -> None:

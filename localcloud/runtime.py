@@ -81,6 +81,7 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     duration_ms: float = 0.0
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class Invocation:
     outcome: Outcome
     memory_mb: int
     architecture: str
+    function_arn: str = ""
+    # the environment's init window (epoch seconds), on its first invocation only
+    init_window: tuple[float, float] | None = None
 
 
 InvocationHook = Callable[[Invocation], None]
@@ -210,6 +214,8 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self.init_ms: float | None = None
+        self.init_window: tuple[float, float] | None = None  # epoch seconds
+        self.invocations = 0
 
     @property
     def pid(self) -> int | None:
@@ -218,6 +224,7 @@ class Worker:
     def start(self) -> Outcome:
         """Start the process and import the handler. Returns `ready` or the init error."""
         parent, child = socket.socketpair()
+        init_start = time.time()
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._log_path, "ab") as out:
             self._proc = subprocess.Popen(
@@ -243,6 +250,7 @@ class Worker:
             self.kill()
             return Outcome("error", error=message["error"], traceback=message["traceback"])
         self.init_ms = float(message["init_ms"])
+        self.init_window = (init_start, time.time())
         return Outcome("result")
 
     def invoke(self, event: dict[str, Any], trace_header: str | None) -> Outcome:
@@ -252,6 +260,7 @@ class Worker:
         timeout_s = self.config.timeout_s
         began = time.perf_counter()
         request_id = str(uuid.uuid4())
+        self.invocations += 1
         try:
             if conn is None:
                 raise EOFError("the execution environment is gone")
@@ -281,12 +290,18 @@ class Worker:
                 duration_ms=(time.perf_counter() - began) * 1000,
             )
         if reply["kind"] == "result":
-            return Outcome("result", response=reply["response"], duration_ms=reply["duration_ms"])
+            return Outcome(
+                "result",
+                response=reply["response"],
+                duration_ms=reply["duration_ms"],
+                request_id=request_id,
+            )
         return Outcome(
             "error",
             error=f"{reply['error_type']}: {reply['error_message']}",
             traceback=reply["traceback"],
             duration_ms=reply["duration_ms"],
+            request_id=request_id,
         )
 
     def alive(self) -> bool:
@@ -399,6 +414,7 @@ def run_invocation(
     records: int,
 ) -> tuple[Outcome, Invocation]:
     trace_id, segment_id, parent_id, header = invocation_trace(incoming)
+    cold = worker.invocations == 0
     start = time.time()
     outcome = worker.invoke(event, header)
     invocation = Invocation(
@@ -412,6 +428,8 @@ def run_invocation(
         outcome=outcome,
         memory_mb=config.memory_mb,
         architecture=config.architecture,
+        function_arn=config.arn,
+        init_window=worker.init_window if cold else None,
     )
     return outcome, invocation
 

@@ -52,14 +52,11 @@ def resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
 
 
 def _reset_tracing() -> None:
-    """Make the X-Ray SDK (if the handler loaded it) start from this invocation's header.
-
-    Lambda gives each invocation its own segment; the SDK caches the segment while the
-    trace root stays the same, so two invocations of one trace would share it.
-    """
-    recorder_module = sys.modules.get("aws_xray_sdk.core")
-    if recorder_module is not None:
-        recorder_module.xray_recorder.clear_trace_entities()
+    """Let the handler's tracer (if it loaded one) start from this invocation's header:
+    Lambda gives each invocation its own segment (observability.tracing's port)."""
+    port = sys.modules.get("observability.tracing")
+    if port is not None:
+        port.invocation_started()
 
 
 def serve(conn: Connection) -> None:

@@ -1,19 +1,21 @@
 """Logger, tracer and metrics for a service, built lazily.
 
-Nothing heavy is imported when a handler module is imported: the X-Ray SDK and botocore
-cost ~0.7 s to import here, which would triple a cold start. Each piece is created on
-first use, once per execution environment.
+Nothing heavy is imported when a handler module is imported: a tracing library and
+botocore cost hundreds of milliseconds to import, which would triple a cold start. Each
+piece is created on first use, once per execution environment. Tracing goes through its
+port, :mod:`observability.tracing`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+
+from observability import tracing
 
 # Keys whose values identify a person; masked in every log line.
 PERSONAL_KEYS = frozenset({"ip", "user_id", "email", "user_agent"})
@@ -28,10 +30,6 @@ def mask_personal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [mask_personal(v) for v in value]
     return value
-
-
-def _tracing_enabled() -> bool:
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in {"1", "true"}
 
 
 @dataclass
@@ -50,13 +48,11 @@ class Observability:
 
         return Logger(service=self.service, logger_formatter=MaskingFormatter())
 
-    @cached_property
-    def tracer(self) -> Any:
-        from aws_lambda_powertools import Tracer
-
-        return Tracer(
-            service=self.service, disabled=not _tracing_enabled(), patch_modules=["boto3"]
-        )
+    @property
+    def tracer(self) -> tracing.Tracer:
+        """The process's tracer (the implementation ``SDP_TRACING`` names), built on first
+        use; it traces every AWS call from then on."""
+        return tracing.tracer(self.service)
 
     @cached_property
     def metrics(self) -> Any:
@@ -69,15 +65,20 @@ class Observability:
         self.logger.append_keys(**keys)
 
     @contextlib.contextmanager
-    def span(self, name: str, **annotations: str | int | float | bool) -> Iterator[None]:
-        """A traced section with searchable annotations (service, contract, batch id)."""
-        if not _tracing_enabled():
-            yield
-            return
-        with self.tracer.provider.in_subsegment(name) as subsegment:
-            for key, value in annotations.items():
-                subsegment.put_annotation(key, value)
-            yield
+    def span(
+        self,
+        name: str,
+        links: Sequence[tracing.Link] = (),
+        **annotations: str | int | float | bool,
+    ) -> Iterator[tracing.Span]:
+        """A traced section with searchable annotations (service, contract, batch id) and
+        links to the upstream spans it continues besides its parent."""
+        with self.tracer.span(name, annotations, links) as span:
+            yield span
+
+    def invocation(self) -> contextlib.AbstractContextManager[None]:
+        """The scope of one invocation: spans inside are exported when it ends."""
+        return self.tracer.invocation()
 
     def count(self, name: str, value: float, unit: str = "Count") -> None:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -85,9 +86,10 @@ class Observability:
         self.metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
 
     def flush(self) -> None:
-        """Write the invocation's metrics (EMF) to stdout."""
+        """Write the invocation's metrics (EMF) to stdout and send its spans."""
         if "metrics" in self.__dict__:
             self.metrics.flush_metrics(raise_on_empty_metrics=False)
+        self.tracer.flush()
 
 
 _INSTANCES: dict[str, Observability] = {}

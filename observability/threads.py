@@ -3,17 +3,19 @@
 A function that writes thousands of items waits on one request after another: 200
 DynamoDB requests of ~8 ms each are 1.6 s of an invocation spent waiting, which caps what
 one concurrent execution can store. ``CallPool.map`` runs independent calls on a few
-threads instead. The X-Ray SDK keeps the current segment per thread, so each call is run
-inside the caller's current trace entity: the AWS calls it makes are traced as
-subsegments of the caller's span, as they would be if made in turn.
+threads instead. A tracer keeps the current span per thread (or per context), so each
+call runs inside the caller's trace context (``observability.tracing.propagating``): the
+AWS calls it makes are traced as children of the caller's span, as they would be if
+made in turn.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from observability import tracing
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -22,27 +24,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_WORKERS = 32
-
-
-def _recorder() -> Any | None:
-    """The X-Ray recorder if the SDK is in use in this process (never imported here)."""
-    module = sys.modules.get("aws_xray_sdk.core")
-    return getattr(module, "xray_recorder", None) if module is not None else None
-
-
-def _current_entity(recorder: Any) -> Any | None:
-    """The caller's current segment or subsegment; None outside a trace. On Lambda the
-    context always has one (the invocation's segment, refreshed from the environment);
-    elsewhere it is asked only when it holds one, so no "missing context" is reported."""
-    from aws_xray_sdk.core.lambda_launcher import LambdaContext
-
-    context = recorder.context
-    if not isinstance(context, LambdaContext) and not getattr(context._local, "entities", None):
-        return None
-    try:
-        return context.get_trace_entity()
-    except Exception:  # the context-missing strategy raises: calls run untraced
-        return None
 
 
 class CallPool:
@@ -63,18 +44,7 @@ class CallPool:
         first exception raised by a call is raised here, after every call has ended."""
         if self.workers == 1 or len(items) <= 1:
             return [call(item) for item in items]
-        recorder = _recorder()
-        entity = _current_entity(recorder) if recorder is not None else None
-
-        def traced(item: T) -> R:
-            if entity is None or recorder is None:
-                return call(item)
-            recorder.context.set_trace_entity(entity)
-            try:
-                return call(item)
-            finally:
-                recorder.context.clear_trace_entities()
-
+        traced = tracing.propagating(call)
         futures = [self._executor().submit(traced, item) for item in items]
         results: list[R] = []
         error: BaseException | None = None

@@ -18,6 +18,8 @@ numbered, described in its module's docstring and covered by tests/unit/localclo
 12. dynamodb
 13. dynamodb
 14. dynamodb
+15. xray
+16. stepfunctions
 
 ``apply()`` installs them all, once per process (the moto server calls it at start-up).
 """
@@ -33,9 +35,9 @@ def apply() -> None:
     if _APPLIED:
         return
     from localcloud import throughput
-    from localcloud.motofixes import core, dynamodb, events, sqs, stepfunctions
+    from localcloud.motofixes import core, dynamodb, events, sqs, stepfunctions, xray
 
-    for module in (dynamodb, stepfunctions, events, sqs, core):
+    for module in (dynamodb, stepfunctions, events, sqs, core, xray):
         module.apply()
     throughput.apply()  # tables' throughput emulation, when SDP_THROUGHPUT asks for it
     _APPLIED = True

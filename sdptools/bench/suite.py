@@ -25,6 +25,7 @@ class Profile:
     idempotency_samples: int = 50
     help_runs: int = 5
     persist_records: int = 100_000
+    tracing_invocations: int = 200
 
 
 QUICK = Profile(
@@ -40,6 +41,7 @@ QUICK = Profile(
     idempotency_samples=5,
     help_runs=3,
     persist_records=2_000,
+    tracing_invocations=20,
 )
 
 
@@ -142,6 +144,12 @@ def _idempotency(profile: Profile) -> list[Result]:
     return bench_idempotency(profile.idempotency_samples, profile.cold_start_runs)
 
 
+def _tracing(profile: Profile) -> list[Result]:
+    from sdptools.bench.tracing import bench_tracing
+
+    return bench_tracing(profile.cold_start_runs, profile.tracing_invocations)
+
+
 def _persist(profile: Profile) -> list[Result]:
     from sdptools.bench.persist import bench_persist_restore
 
@@ -157,6 +165,7 @@ STANDALONE: tuple[tuple[str, str, Callable[[Profile], list[Result]]], ...] = (
     ("compute", "compute_ceiling", _compute_ceiling),
     ("compute", "enrich_logic", _enrich_logic),
     ("coldstart", "cold_start", _cold_start),
+    ("tracing", "tracing", _tracing),
     ("http", "http_front", _http_front),
     ("capacity", "capacity_agreement", _capacity),
     ("idempotency", "idempotency", _idempotency),

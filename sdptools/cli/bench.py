@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--only",
         help=(
-            "comma list of: cli (sdp --help), validation, compute, coldstart, http, "
+            "comma list of: cli (sdp --help), validation, compute, coldstart, tracing, http, "
             "idempotency, capacity (simulator against the local cloud), persist (restore of "
             "--persist), cloud (local up, hop, rate, e2e)"
         ),

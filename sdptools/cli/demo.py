@@ -184,10 +184,14 @@ def _run_and_report(
     report["local_up_seconds"] = round(up_seconds, 2)
     report["deployments"] = cloud.runtime.deployments() if cloud.runtime else {}
     trace = _trace(cloud, report.get("trace_id"))
-    if trace is not None:
-        from sdptools.traces.tracefile import EXPORT_NAME, export_traces
+    from sdptools.traces.summary import export_run
+    from sdptools.traces.tracefile import EXPORT_NAME
 
-        export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
+    # every trace of the run, with each stored record's batch, so `sdp trace` reads them
+    # all after this cloud has stopped
+    report["trace_paths"] = export_run(
+        cloud.client("xray"), cloud.client("dynamodb"), state_dir() / EXPORT_NAME, "sdp-records"
+    )
     report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
     return report, trace
 
@@ -309,10 +313,17 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
     for line in deployment_lines(report.get("deployments") or {}):
         print(line)
     print(f"Trace                   {report['trace_id']}")
+    paths = report.get("trace_paths") or {}
+    if paths.get("stored_records"):
+        print(
+            f"Record paths            {paths['whole_paths']:,} of {paths['stored_records']:,} "
+            f"stored records traced from ingest to aggregate ({paths['share']:.2%}; "
+            f"{paths['share_parents_only']:.2%} without links); sdp trace --record <id>"
+        )
     if trace is not None:
-        from sdptools.traces.traces import render_tree
+        from sdptools.traces.summary import render_summary, summarise
 
-        print(render_tree(trace))
+        print(render_summary(trace, summarise(trace)))
     print(f"HTML report             {report['html_report']}")
     print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))
 

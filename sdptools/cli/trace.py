@@ -14,6 +14,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localcloud.cloud import local_client
 from sdptools.cli.common import CliError, add_json_flag, emit_json, parse_time
 from sdptools.cli.localstate import running_instance, state_dir
+from sdptools.traces.paths import (
+    RECORDS_TABLE,
+    RecordNotFoundError,
+    path_json,
+    record_origin,
+    record_path,
+    render_path,
+    trace_path,
+)
 from sdptools.traces.tracefile import EXPORT_NAME, ExportedXRay
 from sdptools.traces.traces import (
     TraceNotFoundError,
@@ -40,12 +49,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     which = trace.add_mutually_exclusive_group(required=True)
-    which.add_argument("trace_id", nargs="?", help="the trace id (1-xxxxxxxx-...)")
+    which.add_argument(
+        "trace_id",
+        nargs="?",
+        help="the trace id (1-xxxxxxxx-...): its waterfall, then the path it is part of",
+    )
+    which.add_argument(
+        "--record",
+        metavar="ID",
+        help="a record's path through every service (and the saga), across linked traces",
+    )
     which.add_argument("--latest", action="store_true", help="the trace that started last")
     which.add_argument(
         "--slowest", type=_positive_int, metavar="N", help="list the N slowest traces"
     )
     which.add_argument("--errors", action="store_true", help="list traces with errors or faults")
+    trace.add_argument(
+        "--records-table",
+        default=RECORDS_TABLE,
+        help=f"the records table that knows the batch of a record (default {RECORDS_TABLE})",
+    )
     trace.add_argument(
         "--since",
         type=parse_since,
@@ -81,6 +104,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     xray, where = xray_client(args)
     since = datetime.now(UTC) - args.since
     try:
+        if args.record:
+            return _show_record(xray, args, since, where)
         if args.trace_id or args.latest:
             return _show_trace(xray, args, since, where)
         summaries = find_traces(
@@ -131,11 +156,53 @@ def _show_trace(xray: XRayClient, args: argparse.Namespace, since: datetime, whe
         trace = get_trace(xray, trace_id)
     except TraceNotFoundError:
         raise CliError(f"trace {trace_id} not found at {where}") from None
+    view = trace_path(xray, trace_id, since=since, until=datetime.now(UTC), known=trace)
     if args.json:
-        emit_json(to_json(trace))
+        emit_json({**to_json(trace), "path": path_json(view)})
     else:
         print(render_tree(trace))
+        print()
+        print(render_path(view))
     return 0
+
+
+def _show_record(xray: Any, args: argparse.Namespace, since: datetime, where: str) -> int:
+    origin = _record_origin(xray, args)
+    view = record_path(xray, args.record, origin, since=since, until=datetime.now(UTC))
+    if not view.hops:
+        raise CliError(
+            f"no trace at {where} handled the batch of record {args.record} ({origin}) "
+            f"since {since:%Y-%m-%d %H:%M:%S} UTC; try a longer --since"
+        )
+    if args.json:
+        emit_json(path_json(view))
+    else:
+        print(render_path(view))
+    return 0
+
+
+def _record_origin(xray: Any, args: argparse.Namespace) -> str:
+    """The batch that stored the record: the records table's ``origin`` (or, reading an
+    exported run, the export's copy of it)."""
+    if isinstance(xray, ExportedXRay):
+        origin = xray.origin_of(args.record)
+        if origin is None:
+            raise CliError(f"record {args.record} is not among the exported run's records")
+        return origin
+    ddb = _dynamodb(args)
+    try:
+        return record_origin(ddb, args.records_table, args.record)
+    except RecordNotFoundError:
+        raise CliError(f"record {args.record} is not in {args.records_table}") from None
+
+
+def _dynamodb(args: argparse.Namespace) -> Any:
+    if args.aws:
+        return boto3.session.Session().client("dynamodb")
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        endpoint = running_instance()["endpoint"]
+    return local_client("dynamodb", endpoint)
 
 
 def _print_summaries(summaries: list[TraceSummary], as_json: bool) -> None:

@@ -27,8 +27,16 @@ LAYER_SOURCE_REQUIREMENTS = LAYER_DIR / "requirements-source.txt"
 # What the handlers import (directly or through bus/contracts/observability), by
 # distribution, with the extras that matter at run time.
 LAYER_ROOTS: dict[str, tuple[str, ...]] = {
-    "aws-lambda-powertools": ("tracer",),  # Logger, Metrics, Tracer (observability.setup)
-    "aws-xray-sdk": (),  # observability.threads: the trace context in pool threads
+    "aws-lambda-powertools": (),  # Logger, Metrics (observability.setup)
+    "aws-xray-sdk": (),  # observability.xray: tracing with SDP_TRACING=xray
+    # observability.otel: tracing with SDP_TRACING=otel (the default)
+    "opentelemetry-api": (),
+    "opentelemetry-sdk": (),
+    "opentelemetry-sdk-extension-aws": (),  # the X-Ray id generator
+    "opentelemetry-propagator-aws-xray": (),  # the X-Ray trace header
+    "opentelemetry-instrumentation-botocore": (),  # AWS calls as spans
+    "opentelemetry-exporter-otlp-proto-http": (),  # OTLP/HTTP export
+    "requests": (),  # the exporter's session, signed for X-Ray's OTLP endpoint
     "geoip2fast": (),  # enrich: country from IP, offline dataset inside the wheel
     "jsonschema-rs": (),  # contracts.validation
     "orjson": (),  # bus, contracts.envelope
@@ -42,12 +50,31 @@ LAYER_DISTRIBUTIONS: tuple[str, ...] = (
     "annotated-types",
     "aws-lambda-powertools",
     "aws-xray-sdk",
+    "certifi",
+    "charset-normalizer",
     "geoip2fast",
+    "googleapis-common-protos",
+    "idna",
     "jmespath",
     "jsonschema-rs",
+    "opentelemetry-api",
+    "opentelemetry-exporter-http-transport",
+    "opentelemetry-exporter-otlp-common",
+    "opentelemetry-exporter-otlp-proto-common",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-instrumentation",
+    "opentelemetry-instrumentation-botocore",
+    "opentelemetry-propagator-aws-xray",
+    "opentelemetry-proto",
+    "opentelemetry-sdk",
+    "opentelemetry-sdk-extension-aws",
+    "opentelemetry-semantic-conventions",
     "orjson",
+    "packaging",
+    "protobuf",
     "pydantic",
     "pydantic-core",
+    "requests",
     "typing-extensions",
     "typing-inspection",
     "ua-parser",

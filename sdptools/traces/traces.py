@@ -55,6 +55,10 @@ class TraceNode:
     fault: bool
     cause: str | None
     children: list[TraceNode] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    namespace: str | None = None
+    start_time: float = 0.0  # epoch seconds
+    operation: str | None = None  # of an AWS call (the aws block)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Trace:
             depth, node = stack.pop()
             yield depth, node
             stack.extend((depth + 1, child) for child in reversed(node.children))
+
+    def walk_nodes(self) -> Iterator[TraceNode]:
+        for _, node in self.walk():
+            yield node
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,10 @@ def _node(entity: dict[str, Any], container_id: str | None, trace_start: float) 
         error=bool(entity.get("error")),
         fault=bool(entity.get("fault")),
         cause=_describe_cause(entity.get("cause")),
+        links=[link for link in entity.get("links") or [] if isinstance(link, dict)],
+        namespace=entity.get("namespace"),
+        start_time=start,
+        operation=(entity.get("aws") or {}).get("operation"),
     )
 
 
@@ -299,12 +311,25 @@ def latest_trace_id(xray: XRayClient, since: datetime) -> str | None:
     return max(traces.values(), key=lambda trace: trace.start_time).trace_id
 
 
-def _summaries(xray: XRayClient, since: datetime, until: datetime) -> Iterator[TraceSummaryTypeDef]:
+def search_traces(
+    xray: XRayClient, expression: str, *, since: datetime, until: datetime
+) -> list[str]:
+    """Ids of the traces a filter expression selects in the window, in the order the
+    API lists them (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html)."""
+    return [item["Id"] for item in _summaries(xray, since, until, expression)]
+
+
+def _summaries(
+    xray: XRayClient, since: datetime, until: datetime, expression: str | None = None
+) -> Iterator[TraceSummaryTypeDef]:
     """moto truncates the window to whole seconds and excludes its edges, so a trace
     that ended a moment ago would be missed without widening the end upwards."""
     start = datetime.fromtimestamp(math.floor(since.timestamp()), UTC)
     end = datetime.fromtimestamp(math.floor(until.timestamp()) + 1, UTC)
-    pages = xray.get_paginator("get_trace_summaries").paginate(StartTime=start, EndTime=end)
+    extra: dict[str, Any] = {"FilterExpression": expression} if expression else {}
+    pages = xray.get_paginator("get_trace_summaries").paginate(
+        StartTime=start, EndTime=end, **extra
+    )
     for page in pages:
         yield from page.get("TraceSummaries", [])
 
@@ -317,6 +342,11 @@ def _summary(item: TraceSummaryTypeDef) -> TraceSummary:
         has_fault=bool(item.get("HasFault")),
         has_throttle=bool(item.get("HasThrottle")),
     )
+
+
+def fetch_traces(xray: XRayClient, trace_ids: list[str]) -> dict[str, Trace]:
+    """The traces the API still has, by id (five per BatchGetTraces)."""
+    return _fetch(xray, trace_ids)
 
 
 def _fetch(xray: XRayClient, trace_ids: list[str]) -> dict[str, Trace]:

@@ -37,6 +37,15 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
     assert {
         f"cold_start_{s}" for s in ("ingest", "validate", "enrich", "store", "aggregate")
     } <= names
+    assert {
+        f"{measure}_{backend}"
+        for measure in (
+            "cold_start_tracing",
+            "tracing_overhead_per_invocation",
+            "tracing_layer_size",
+        )
+        for backend in ("otel", "xray")
+    } <= names
     for result in results:
         assert result.value is not None and result.value > 0, result
         if result.name != "peak_memory":

@@ -180,6 +180,8 @@ from observability.setup import for_service
 obs = for_service(service)
 obs.logger, obs.metrics, obs.tracer
 import aws_xray_sdk.core, contracts.bindings.envelope_v1, contracts.validation
+from observability.otel import OtelTracer  # the other tracing implementation, built too
+OtelTracer(service, {"AWS_REGION": "us-east-1"})
 import geoip2fast.geoip2fast, jsonschema_rs, orjson, pydantic, ua_parser
 assert ua_parser.RegexResolver is not None, "ua-parser-rs (the regex extra) is missing"
 from contracts.catalog import default_catalog

@@ -122,7 +122,7 @@ def _imports(path: Path, module: str) -> set[str]:
 
 
 def _handler_imports(service: str) -> tuple[set[str], set[str]]:
-    """(first-party modules, third-party top-level names) a service's handlers reach."""
+    """(first-party modules, third-party module names) a service's handlers reach."""
     first_party = {"bus", "contracts", "observability", "infra", f"{service}_service"}
     reached: set[str] = set()
     third_party: set[str] = set()
@@ -140,7 +140,7 @@ def _handler_imports(service: str) -> tuple[set[str], set[str]]:
             if top in first_party:
                 queue.append(name)
             elif top and top != "__future__" and top not in sys.stdlib_module_names:
-                third_party.add(top)
+                third_party.add(name)
     return reached, third_party
 
 
@@ -149,7 +149,33 @@ def _packages_distributions() -> dict[str, list[str]]:
     return dict(importlib.metadata.packages_distributions())
 
 
-def _distribution_of(top_level: str) -> str:
+@functools.cache
+def _module_distributions() -> dict[str, str]:
+    """Module → distribution, from the installed files: a namespace package
+    (``opentelemetry``) is shared by many distributions, each owning its modules."""
+    found: dict[str, str] = {}
+    for distribution in importlib.metadata.distributions():
+        for file in distribution.files or ():
+            parts = file.parts
+            if not parts or parts[-1].rpartition(".")[2] not in {"py", "so", "pyd"}:
+                continue
+            stem = [*parts[:-1], parts[-1].split(".")[0]]
+            if stem[-1] == "__init__":
+                stem.pop()
+            if stem and not any(p.endswith((".dist-info", ".data")) for p in stem):
+                found.setdefault(".".join(stem), distribution.metadata["Name"])
+    return found
+
+
+def _distribution_of(name: str) -> str:
+    """The distribution that provides a module (its longest known prefix)."""
+    modules = _module_distributions()
+    candidate = name
+    while candidate:
+        if candidate in modules:
+            return layer.normalize(modules[candidate])
+        candidate = candidate.rpartition(".")[0]
+    top_level = name.split(".", maxsplit=1)[0]
     names = _packages_distributions().get(top_level) or [top_level]
     return layer.normalize(names[0])
 

@@ -3,6 +3,9 @@ the runtime and its worker processes) stay allowed."""
 
 from __future__ import annotations
 
+# The X-Ray SDK opens (and never uses) a UDP socket when imported, and moto's X-Ray and
+# the local cloud's fixes to it import the SDK: imported here, before sockets are off.
+import aws_xray_sdk.core  # noqa: F401
 import pytest
 import pytest_socket
 

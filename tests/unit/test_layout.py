@@ -186,3 +186,14 @@ def test_layer_ships_only_the_layer_packages() -> None:
     makefile = (ROOT / "infra" / "platform" / "layer" / "Makefile").read_text()
     line = next(row for row in makefile.splitlines() if row.startswith("PACKAGES"))
     assert tuple(line.split(":=")[1].split()) == LAYER_PACKAGES
+
+
+def test_the_xray_sdk_is_imported_in_exactly_one_module() -> None:
+    """Tracing goes through observability.tracing; only its X-Ray implementation may
+    touch the SDK (end of support 2027-02-25), so replacing it stays a one-module change."""
+    importers = sorted(
+        module
+        for module, path in MODULES.items()
+        if any(name.split(".")[0] == "aws_xray_sdk" for name in _imports(path, module))
+    )
+    assert importers == ["observability.xray"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -52,41 +50,6 @@ def test_a_pool_size_out_of_range_is_refused(workers: int) -> None:
         CallPool(workers)
 
 
-class _NoEmitter:
-    """Stands in for the UDP emitter: this test sends nothing."""
-
-    def send_entity(self, entity: Any) -> None:
-        raise AssertionError("nothing is sent while a segment is open")
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A recorder of its own, as the X-Ray SDK's global one (what CallPool looks up)."""
-    import pytest_socket
-
-    pytest_socket.enable_socket()  # importing the SDK opens (and never uses) a UDP socket
-    try:
-        import aws_xray_sdk.core
-        import aws_xray_sdk.core.recorder
-    finally:
-        pytest_socket.disable_socket(allow_unix_socket=True)
-
-    monkeypatch.setattr(aws_xray_sdk.core.recorder, "UDPEmitter", _NoEmitter)
-    fresh = aws_xray_sdk.core.recorder.AWSXRayRecorder()
-    monkeypatch.setattr(aws_xray_sdk.core, "xray_recorder", fresh)
-    yield fresh
-    fresh.clear_trace_entities()
-
-
-def test_calls_run_inside_the_callers_subsegment(recorder: Any) -> None:
-    recorder.begin_segment("store", sampling=1)
-    span = recorder.begin_subsegment("store.batch")
-    seen = CallPool(3).map(lambda _: recorder.get_trace_entity(), [1, 2, 3, 4, 5, 6])
-    assert all(entity is span for entity in seen)
-    # an AWS call made in a thread is traced under the caller's span
-    CallPool(3).map(lambda n: recorder.end_subsegment(recorder.begin_subsegment(f"call-{n}")), [1])
-    assert recorder.get_trace_entity() is span  # the caller's context is untouched
-
-
-def test_calls_outside_a_trace_run_untraced(recorder: Any) -> None:
+def test_calls_outside_a_trace_run_untraced() -> None:
+    # the trace context inside the pool: tests/unit/observability/test_tracing_port.py
     assert CallPool(3).map(lambda n: n + 1, [1, 2, 3]) == [2, 3, 4]

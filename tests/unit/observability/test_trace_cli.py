@@ -90,14 +90,29 @@ def test_defaults() -> None:
     assert not args.json
 
 
+def _no_downstream(stubber: Stubber) -> None:
+    """The path's downstream search: no trace took deliveries of this one."""
+    stubber.add_response(
+        "get_trace_summaries",
+        {"TraceSummaries": []},
+        {
+            "StartTime": ANY,
+            "EndTime": ANY,
+            "FilterExpression": f'annotation.upstream CONTAINS "{TRACE_ID}"',
+        },
+    )
+
+
 def test_shows_a_trace_as_a_tree(
     stubbed: tuple[Stubber, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     stubber, endpoints = stubbed
     stubber.add_response("batch_get_traces", _trace_response(), {"TraceIds": [TRACE_ID]})
+    _no_downstream(stubber)
     assert cli.cmd_trace(parse(TRACE_ID, "--endpoint-url", "http://127.0.0.1:4999")) == 0
     out = capsys.readouterr().out
     assert "hops: ingest > validate > enrich > store > aggregate" in out
+    assert f"trace {TRACE_ID}: ingest > validate > enrich > store > aggregate  (complete" in out
     assert endpoints == ["http://127.0.0.1:4999"]
 
 
@@ -109,6 +124,7 @@ def test_json_output(
     stubber, endpoints = stubbed
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4777")
     stubber.add_response("batch_get_traces", _trace_response(), {"TraceIds": [TRACE_ID]})
+    _no_downstream(stubber)
     cli.cmd_trace(parse(TRACE_ID, "--json"))
     data = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in data["segments"]] == [
@@ -143,6 +159,7 @@ def test_latest_reads_the_running_local_cloud(
         {"StartTime": ANY, "EndTime": ANY},
     )
     stubber.add_response("batch_get_traces", _trace_response(), {"TraceIds": [TRACE_ID]})
+    _no_downstream(stubber)
     cli.cmd_trace(parse("--latest"))
     assert TRACE_ID in capsys.readouterr().out
     assert endpoints == ["http://127.0.0.1:4566"]

@@ -25,6 +25,7 @@ from aggregate_service.logic import (
 from bus.aws import Backoff, LazyClient
 from bus.consumer import Consumer
 from observability.setup import for_service
+from observability.tracing import expected_errors
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -78,7 +79,9 @@ class AggregateStore:
             attempt += 1
             items = self._transaction(group)
             try:
-                self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                # a refused claim is handled below (a duplicate, or retried): not a fault
+                with expected_errors("TransactionCanceledException"):
+                    self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
                 result.transactions += 1
             except self.client.exceptions.TransactionCanceledException as exc:
                 reasons = exc.response.get("CancellationReasons", [])
