@@ -109,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             export_traces(cloud.client("xray"), [trace.trace_id], state_dir() / EXPORT_NAME)
         report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
+        report["archive"] = _export_archive(cloud)
         if args.json:
             emit_json(report)
         else:
@@ -122,6 +123,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not report["ok"]:
         raise CliError("the run lost or double-counted records, or a check failed (see the report)")
     return 0
+
+
+def _export_archive(cloud: Any) -> str:
+    """What the run stored outlives its cloud: the archive, copied through the S3 API to
+    .sdp/archive/, where `sdp query` and `sdp dashboard` read it afterwards."""
+    from sdptools.query.source import EXPORT_DIR_NAME, export_archive
+
+    destination = state_dir() / EXPORT_DIR_NAME
+    export_archive(cloud.client("s3"), cloud.client("ssm"), destination)
+    return str(destination)
 
 
 def fault_setup() -> dict[str, Any]:
@@ -238,4 +249,5 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
 
         print(render_tree(trace))
     print(f"HTML report             {report['html_report']}")
+    print(f"Archive                 {report['archive']}  (try: sdp query top-pages)")
     print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))

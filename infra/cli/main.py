@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "infra.cost.cli",
     "contracts.cli",
     "observability.cli",
+    "sdptools.query.cli",
 )
 
 

@@ -34,6 +34,7 @@ from infra.localcloud.deploy import (
 )
 from infra.localcloud.httpfront import HttpFront
 from infra.localcloud.runtime import Invocation, LambdaRuntime
+from infra.localcloud.schedules import LocalSchedules
 from infra.localcloud.server import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
@@ -106,6 +107,8 @@ class LocalCloud:
     # the defaults, here and in the moto server): for the processes that exist to run
     # the cloud (`sdp local up`, `sdp demo`, `sdp bench`), not a test run.
     tune_gc: bool = False
+    # every schedule's rate replaced by this many seconds (None: the templates' rates)
+    schedule_every_s: float | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -115,6 +118,7 @@ class LocalCloud:
         self._control: ThreadingHTTPServer | None = None
         self.http: HttpFront | None = None
         self.collector: XRayCollector | None = None
+        self.schedules: LocalSchedules | None = None
         self.killed_workers: list[str] = []  # fault injection: what was killed
         self._deploy_lock = threading.Lock()
         self._gc_tuned = False
@@ -175,6 +179,14 @@ class LocalCloud:
                 self.http = HttpFront(self.runtime.invoke, self.http_routes, port=self.http_port)
                 self.http.start()
             statuses = self.runtime.wait_ready()
+            self.schedules = LocalSchedules(
+                self.client("scheduler"),
+                self.runtime.invoke,
+                region=self.region,
+                every_s=self.schedule_every_s,
+            )
+            self.schedules.register(self.deployed.values())
+            self.schedules.start()
         except BaseException:
             self.stop()
             raise
@@ -223,6 +235,9 @@ class LocalCloud:
         return sqs
 
     def stop(self) -> None:
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
         if self.http is not None:
             self.http.stop()
             self.http = None
