@@ -143,10 +143,10 @@ def line_chart(chart_id: str, series: Mapping[str, Mapping[str, float]], caption
             f'<polyline class="line series" points="{coords}" stroke="{color}">'
             f"<title>{_e(name)}</title></polyline>"
         )
-    for x in (xs[0], xs[len(xs) // 2], xs[-1]):
+    for x, anchor in ((xs[0], "start"), (xs[len(xs) // 2], "middle"), (xs[-1], "end")):
         body.append(
             f'<text x="{LEFT + xs.index(x) * step:.1f}" y="{TOP + plot_h + 18}" '
-            f'text-anchor="middle">{_e(x)}</text>'
+            f'text-anchor="{anchor}">{_e(x)}</text>'
         )
     legend = "".join(
         f'<span><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{_e(name)}</span>'

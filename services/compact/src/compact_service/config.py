@@ -37,14 +37,14 @@ class CompactConfig:
             raise ConfigError("ARCHIVE_BUCKET is not set: name the archive bucket")
         return cls(
             archive_bucket=bucket,
-            source_prefix=_prefix(environ, "SOURCE_PREFIX", cls.source_prefix),
-            target_prefix=_prefix(environ, "TARGET_PREFIX", cls.target_prefix),
+            source_prefix=_prefix(environ, "SOURCE_PREFIX", "records/"),
+            target_prefix=_prefix(environ, "TARGET_PREFIX", "compacted/"),
             close_after_minutes=_int(environ, "CLOSE_AFTER_MINUTES", 10, low=0, high=1440),
             lookback_hours=_int(environ, "LOOKBACK_HOURS", 72, low=1, high=24 * 366),
             memory_limit_mb=_int(environ, "DUCKDB_MEMORY_LIMIT_MB", 1024, low=64, high=10240),
             threads=_int(environ, "DUCKDB_THREADS", 2, low=1, high=6),
             download_concurrency=_int(environ, "DOWNLOAD_CONCURRENCY", 8, low=1, high=64),
-            work_dir=environ.get("WORK_DIR", "").strip() or cls.work_dir,
+            work_dir=environ.get("WORK_DIR", "").strip() or "/tmp",
         )
 
 

@@ -44,7 +44,10 @@ class Hour:
         match = _HOUR.match(str(text))
         if not match:
             raise EventError(f"hour {text!r} is not YYYY-MM-DDTHH")
-        datetime.strptime(text, "%Y-%m-%dT%H")  # a real date and hour
+        try:
+            datetime.strptime(text, "%Y-%m-%dT%H")  # a real date and hour
+        except ValueError:
+            raise EventError(f"hour {text!r} is not a real date and hour") from None
         return cls(match.group(1), match.group(2))
 
     @classmethod
