@@ -53,8 +53,9 @@ def write_archive(
     from enrich_service.geo import country_of
     from enrich_service.logic import partitions_for
     from enrich_service.useragent import parse_user_agent
-    from infra.demo.workload import Generator
     from store_service.logic import archive_objects
+
+    from infra.demo.workload import Generator
 
     began = time.perf_counter()
     generator = Generator(seed)

@@ -19,6 +19,7 @@ class Profile:
     ceiling_records: int = 20_000
     ceiling_baseline_records: int = 2_000
     rate_records: int = 2_000
+    analytics_records: int = 1_000_000  # one hour of the archive, for SQL and compaction
 
 
 QUICK = Profile(
@@ -29,6 +30,7 @@ QUICK = Profile(
     ceiling_records=1_000,
     ceiling_baseline_records=100,
     rate_records=200,
+    analytics_records=20_000,
 )
 
 
@@ -84,6 +86,10 @@ def run_all(profile: Profile, only: set[str] | None = None) -> list[Result]:
         )
     if wanted("coldstart"):
         results += _guard("cold_start", lambda: bench_cold_start(profile.cold_start_runs))
+    if wanted("analytics"):
+        from infra.bench.analytics import bench_analytics
+
+        results += _guard("analytics", lambda: bench_analytics(profile.analytics_records))
     if only and not ({"cloud", "hop", "rate", "throughput"} & only):
         return results
     with tempfile.TemporaryDirectory(prefix="sdp-bench-") as tmp:

@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--only",
-        help="comma list of: validation, compute, coldstart, cloud (local up, hop, rate, e2e)",
+        help=(
+            "comma list of: validation, compute, coldstart, analytics, "
+            "cloud (local up, hop, rate, e2e)"
+        ),
     )
     add_json_flag(parser)
     parser.set_defaults(func=cmd_bench)

@@ -71,13 +71,17 @@ def schedules_of(stack: DeployedStack) -> list[ScheduleSpec]:
             if event.get("Type") != "ScheduleV2":
                 continue
             props = event.get("Properties") or {}
-            expression = _resolve(props.get("ScheduleExpression"), parameters, stack.spec.parameters)
+            expression = _resolve(
+                props.get("ScheduleExpression"), parameters, stack.spec.parameters
+            )
             found.append(
                 ScheduleSpec(
                     name=str(props.get("Name") or f"{names[logical_id]}-{event_name}"),
                     expression=str(expression),
                     function_name=names[logical_id],
-                    input=str(_resolve(props.get("Input"), parameters, stack.spec.parameters) or "{}"),
+                    input=str(
+                        _resolve(props.get("Input"), parameters, stack.spec.parameters) or "{}"
+                    ),
                 )
             )
     return found

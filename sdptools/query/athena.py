@@ -116,9 +116,7 @@ class AthenaQueries:
 
     def _wait(self, query_id: str, began: float) -> Any:
         while True:
-            execution = self.client.get_query_execution(QueryExecutionId=query_id)[
-                "QueryExecution"
-            ]
+            execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
             if execution["Status"]["State"] in _DONE:
                 return execution
             if time.monotonic() - began > self._timeout_s:

@@ -38,6 +38,7 @@ TEMPLATE = REPO_ROOT / "infra" / "platform" / "template.yaml"
 BEGIN = "  # BEGIN GENERATED: analytics catalog (python -m sdptools.query.catalog)"
 END = "  # END GENERATED: analytics catalog"
 DATABASE = "sdp"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 # the NDJSON table sees today and yesterday (UTC); the compaction looks back 72 hours,
 # so every hour older than that window has been compacted (docs/analytics.md)
 NDJSON_DAYS = "NOW-1DAYS,NOW"
@@ -119,7 +120,9 @@ def _projection(prefix: str, days: Any) -> dict[str, Any]:
     }
 
 
-def _table(name: str, prefix: str, days: Any, fmt: dict[str, Any], extra: dict[str, str]) -> dict[str, Any]:
+def _table(
+    name: str, prefix: str, days: Any, fmt: dict[str, Any], extra: dict[str, str]
+) -> dict[str, Any]:
     parameters = {**_projection(prefix, days), **extra}
     return {
         "Type": "AWS::Glue::Table",
@@ -128,7 +131,7 @@ def _table(name: str, prefix: str, days: Any, fmt: dict[str, Any], extra: dict[s
             "DatabaseName": {"Ref": "AnalyticsDatabase"},
             "TableInput": {
                 "Name": name,
-                "Description": f"The archive's {prefix} objects (generated: sdptools/query/catalog.py)",
+                "Description": f"The archive's {prefix} objects (sdptools/query/catalog.py)",
                 "TableType": "EXTERNAL_TABLE",
                 "Parameters": parameters,
                 "PartitionKeys": _columns(PARTITION_KEYS),
@@ -165,9 +168,7 @@ def resources() -> dict[str, Any]:
         {
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {
-                "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-            },
+            "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE},
         },
         {"classification": "parquet"},
     )
@@ -179,7 +180,7 @@ def resources() -> dict[str, Any]:
             "DatabaseName": {"Ref": "AnalyticsDatabase"},
             "TableInput": {
                 "Name": "records",
-                "Description": "One row per stored record (generated from sdptools/query/sql/records_view.sql)",
+                "Description": "One row per stored record (sdptools/query/sql/records_view.sql)",
                 "TableType": "VIRTUAL_VIEW",
                 "Parameters": {"presto_view": "true", "comment": "Presto View"},
                 "ViewOriginalText": {

@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target = query.add_mutually_exclusive_group()
     target.add_argument("--aws", action="store_true", help="run on Athena (your AWS configuration)")
     target.add_argument("--archive", help="a folder holding a copy of the archive")
-    target.add_argument("--endpoint-url", help="the local cloud's endpoint (default: the running one)")
+    target.add_argument(
+        "--endpoint-url", help="the local cloud's endpoint (default: the running one)"
+    )
     query.add_argument("--workgroup", default="sdp-analytics", help="Athena workgroup (--aws)")
     query.add_argument("--database", default="sdp", help="Glue database (--aws)")
     query.set_defaults(func=cmd_query)
@@ -55,7 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dashboard.add_argument("--out", default="reports/dashboard.html", help="where the page goes")
     target = dashboard.add_mutually_exclusive_group()
     target.add_argument("--archive", help="a folder holding a copy of the archive")
-    target.add_argument("--endpoint-url", help="the local cloud's endpoint (default: the running one)")
+    target.add_argument(
+        "--endpoint-url", help="the local cloud's endpoint (default: the running one)"
+    )
     add_json_flag(dashboard)
     dashboard.set_defaults(func=cmd_dashboard)
 
@@ -127,7 +131,10 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(f"{query.name:<20} {query.description}")
         return 0
     if not args.sql or not args.sql.strip():
-        raise CliError("give SQL (e.g. \"SELECT type, COUNT(*) FROM records GROUP BY type\") or a named query (--list)")
+        raise CliError(
+            'give SQL (e.g. "SELECT type, COUNT(*) FROM records GROUP BY type") '
+            "or a named query (--list)"
+        )
     since = parse_time(args.since, flag="--since") if args.since else None
     sql, params, _ = resolve_sql(args.sql, since)
     if args.aws:
@@ -155,7 +162,11 @@ def _run_local(
         finally:
             con.close()
         seconds = time.perf_counter() - began
-    return result.columns, result.rows, f"{len(result.rows)} row(s), DuckDB over {origin}, {seconds:.2f} s"
+    return (
+        result.columns,
+        result.rows,
+        f"{len(result.rows)} row(s), DuckDB over {origin}, {seconds:.2f} s",
+    )
 
 
 def _run_athena(

@@ -73,7 +73,7 @@ def _ticks(high: float, count: int = 5) -> list[float]:
     raw = high / count
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
-    return [step * i for i in range(int(math.ceil(high / step)) + 1)]
+    return [step * i for i in range(math.ceil(high / step) + 1)]
 
 
 def _fmt(value: float) -> str:
@@ -89,9 +89,14 @@ def _frame(chart_id: str, height: int, top: float, body: list[str], caption: str
     parts = []
     for tick in _ticks(top):
         y = TOP + plot_h - (tick / (_ticks(top)[-1] or 1)) * plot_h
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
-    parts.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>')
+    parts.append(
+        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+        f'y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>'
+    )
     svg = (
         f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{_e(caption)}">'
         + "".join(parts + body)
@@ -114,7 +119,8 @@ def bar_chart(chart_id: str, pairs: Sequence[tuple[str, float]], caption: str) -
         x = LEFT + index * slot + slot * 0.15
         body.append(
             f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{_e(label)}: {_e(_fmt(value))}</title></rect>'
+            f'height="{h:.1f}" fill="{PALETTE[0]}">'
+            f"<title>{_e(label)}: {_e(_fmt(value))}</title></rect>"
         )
         short = label if len(label) <= 18 else label[:17] + "…"
         body.append(
@@ -136,8 +142,8 @@ def line_chart(chart_id: str, series: Mapping[str, Mapping[str, float]], caption
     for index, (name, points) in enumerate(sorted(series.items())):
         color = PALETTE[index % len(PALETTE)]
         coords = " ".join(
-            f"{LEFT + xs.index(x) * step:.1f},{TOP + plot_h - points.get(x, 0.0) / top * plot_h:.1f}"
-            for x in xs
+            f"{LEFT + i * step:.1f},{TOP + plot_h - points.get(x, 0.0) / top * plot_h:.1f}"
+            for i, x in enumerate(xs)
         )
         body.append(
             f'<polyline class="line series" points="{coords}" stroke="{color}">'
@@ -162,7 +168,9 @@ def _table(result: engine.Result) -> str:
     rows = []
     for row in result.rows[:MAX_TABLE_ROWS]:
         cells = "".join(
-            f'<td class="num">{_e(v)}</td>' if isinstance(v, int | float | Decimal) else f"<td>{_e(v)}</td>"
+            f'<td class="num">{_e(v)}</td>'
+            if isinstance(v, int | float | Decimal)
+            else f"<td>{_e(v)}</td>"
             for v in row
         )
         rows.append(f"<tr>{cells}</tr>")
@@ -175,9 +183,7 @@ def _rows(result: engine.Result) -> list[dict[str, Any]]:
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-def build_html(
-    results: Mapping[str, engine.Result], *, origin: str, since: datetime | None
-) -> str:
+def build_html(results: Mapping[str, engine.Result], *, origin: str, since: datetime | None) -> str:
     by_minute: dict[str, dict[str, float]] = defaultdict(dict)
     for row in _rows(results["events-by-minute"]):
         by_minute[str(row["type"])][str(row["minute"])] = _num(row["records"])
@@ -193,8 +199,12 @@ def build_html(
     dau = [(str(r["day"]), _num(r["users"])) for r in _rows(results["daily-active-users"])]
     conversion = _rows(results["signup-conversion"])
     charts = [
-        ("Records over time", line_chart("records-over-time", by_minute, "records per minute (UTC), per type")),
-        ("Revenue per hour", line_chart("revenue-per-hour", revenue, "revenue per hour (UTC), per currency")),
+        ("Records over time", line_chart(
+            "records-over-time", by_minute, "records per minute (UTC), per type"
+        )),
+        ("Revenue per hour", line_chart(
+            "revenue-per-hour", revenue, "revenue per hour (UTC), per currency"
+        )),
         ("Purchases per country", bar_chart(
             "purchases-per-country",
             sorted(per_country.items(), key=lambda kv: (-kv[1], kv[0])),
@@ -206,7 +216,9 @@ def build_html(
             "records per device type / browser family",
         )),
         ("Pages by views", bar_chart("top-pages", pages, "page views per URL")),
-        ("Daily active users", bar_chart("daily-active-users", dau, "distinct users per day (UTC)")),
+        ("Daily active users", bar_chart(
+            "daily-active-users", dau, "distinct users per day (UTC)"
+        )),
     ]  # fmt: skip
     sections = [f"<section><h2>{_e(title)}</h2>{chart}</section>" for title, chart in charts]
     if conversion:
@@ -218,7 +230,8 @@ def build_html(
             f"({_e(c['conversion_pct'])}%).</p></section>",
         )
     tables = "".join(
-        f"<details><summary>{_e(name)}: {len(result.rows)} row(s)</summary>{_table(result)}</details>"
+        f"<details><summary>{_e(name)}: {len(result.rows)} row(s)</summary>"
+        f"{_table(result)}</details>"
         for name, result in sorted(results.items())
     )
     sections.append(f"<section><h2>Every named query</h2>{tables}</section>")

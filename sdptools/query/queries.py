@@ -54,7 +54,10 @@ def view_sql() -> str:
 def bind(sql: str, since: datetime | None) -> tuple[str, list[str]]:
     """The SQL with ``?`` for each placeholder, and the values in their order."""
     moment = (since or EVERYTHING).astimezone(UTC)
-    values = {"since_dt": moment.strftime("%Y-%m-%d"), "since_minute": moment.strftime("%Y-%m-%dT%H:%M")}
+    values = {
+        "since_dt": moment.strftime("%Y-%m-%d"),
+        "since_minute": moment.strftime("%Y-%m-%dT%H:%M"),
+    }
     params: list[str] = []
 
     def to_positional(match: re.Match[str]) -> str:

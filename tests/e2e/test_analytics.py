@@ -95,7 +95,8 @@ def test_compaction_on_the_local_cloud_is_idempotent(
     assert cloud.runtime is not None and cloud.schedules is not None
     assert cloud.schedules.fired, "the schedule never fired on the local cloud"
     s3, bucket = cloud.client("s3"), archive_bucket(cloud.client("ssm"))
-    keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="records/") for o in p.get("Contents", [])]  # fmt: skip
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="records/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     hours = sorted({f"{k.split('/')[1][3:]}T{k.split('/')[2][5:]}" for k in keys})
     before = revenue(query(capsys, ACCEPTANCE, "--endpoint-url", cloud.endpoint))
 
@@ -108,9 +109,7 @@ def test_compaction_on_the_local_cloud_is_idempotent(
     assert first["compacted"] == len(hours) and first["records"] == len(
         generate(RECORDS, seed=SEED).valid_ids
     )
-    etags = {
-        h["key"]: s3.head_object(Bucket=bucket, Key=h["key"])["ETag"] for h in first["hours"]
-    }
+    etags = {h["key"]: s3.head_object(Bucket=bucket, Key=h["key"])["ETag"] for h in first["hours"]}
     assert compact({"hours": hours})["unchanged"] == len(hours)
     again = compact({"hours": hours, "force": True})
     assert again["compacted"] == len(hours)
@@ -119,7 +118,8 @@ def test_compaction_on_the_local_cloud_is_idempotent(
     assert sorted(o["Key"] for o in listed) == sorted(etags)
     after = revenue(query(capsys, ACCEPTANCE, "--endpoint-url", cloud.endpoint))
     assert after == before
-    [count] = query(capsys, "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM records", "--endpoint-url", cloud.endpoint)  # fmt: skip
+    counting = "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM records"
+    [count] = query(capsys, counting, "--endpoint-url", cloud.endpoint)
     assert count["n"] == count["ids"] == first["records"]
 
 

@@ -67,7 +67,10 @@ def test_schedules_are_created_in_the_scheduler_api_and_fire_on_their_rate() -> 
             Name="sdp-compact",
             ScheduleExpression="rate(15 minutes)",
             FlexibleTimeWindow={"Mode": "OFF"},
-            Target={"Arn": "arn:aws:lambda:us-east-1:123456789012:function:sdp-compact", "RoleArn": "arn:aws:iam::123456789012:role/r"},
+            Target={
+                "Arn": "arn:aws:lambda:us-east-1:123456789012:function:sdp-compact",
+                "RoleArn": "arn:aws:iam::123456789012:role/r",
+            },
             State="DISABLED",
         )
         assert schedules.tick(200.0) == []

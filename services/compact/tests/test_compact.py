@@ -11,12 +11,11 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import BUCKET, enriched, put_batch
-
 from compact_service import logic
 from compact_service.adapters import S3Hours
 from compact_service.config import CompactConfig, ConfigError
 from compact_service.writer import write_parquet
+from conftest import BUCKET, enriched, put_batch
 
 HOUR = logic.Hour("2026-01-05", "09")
 KEY = "compacted/dt=2026-01-05/hour=09/records.parquet"
@@ -37,14 +36,12 @@ def run(s3: Any, tmp_path: Path, hours: list[logic.Hour], force: bool = False) -
 def parquet_rows(s3: Any, tmp_path: Path) -> list[tuple[Any, ...]]:
     local = tmp_path / "check.parquet"
     s3.download_file(BUCKET, KEY, str(local))
-    return duckdb.sql(
-        f"SELECT id, amount, enrichment.country FROM read_parquet('{local}') ORDER BY id"
-    ).fetchall()
+    con = duckdb.connect()
+    sql = f"SELECT id, amount, enrichment.country FROM read_parquet('{local}') ORDER BY id"
+    return con.execute(sql).fetchall()
 
 
-def test_an_hour_becomes_one_parquet_object_with_every_record_once(
-    s3: Any, tmp_path: Path
-) -> None:
+def test_an_hour_becomes_one_parquet_object_with_every_record_once(s3: Any, tmp_path: Path) -> None:
     first = [enriched(i) for i in range(10)]
     put_batch(s3, "b-1", first)
     put_batch(s3, "b-2", [enriched(i) for i in range(10, 25)])
@@ -129,7 +126,7 @@ def test_the_writer_reaches_no_extension_and_no_other_folder(tmp_path: Path) -> 
     from compact_service.writer import connect
 
     con = connect(tmp_path, memory_limit_mb=64, threads=1)
-    with pytest.raises(duckdb.Error, match="https://example.com"):
+    with pytest.raises(duckdb.Error, match=r"https://example\.com"):
         con.execute("SELECT * FROM read_csv('https://example.com/x.csv')")
     with pytest.raises(duckdb.Error):
         con.execute("SELECT * FROM read_text('/etc/hostname')")

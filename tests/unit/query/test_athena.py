@@ -51,7 +51,12 @@ def test_runs_in_the_workgroup_with_quoted_parameters_and_reads_every_page() -> 
     stub.add_response(
         "get_query_execution", execution("SUCCEEDED", 123_456_789), {"QueryExecutionId": "q-1"}
     )
-    metadata = {"ColumnInfo": [{"Name": "currency", "Type": "varchar"}, {"Name": "_col1", "Type": "decimal"}]}
+    metadata = {
+        "ColumnInfo": [
+            {"Name": "currency", "Type": "varchar"},
+            {"Name": "_col1", "Type": "decimal"},
+        ]
+    }
     stub.add_response(
         "get_query_results",
         {
@@ -100,7 +105,10 @@ def test_a_refused_request_is_one_line() -> None:
         service_error_code="InvalidRequestException",
         service_message="WorkGroup sdp-analytics is not found.",
     )
-    with stub, pytest.raises(AthenaQueryError, match=r"^Athena: InvalidRequestException: WorkGroup"):
+    with (
+        stub,
+        pytest.raises(AthenaQueryError, match=r"^Athena: InvalidRequestException: WorkGroup"),
+    ):
         athena.run("SELECT 1")
 
 

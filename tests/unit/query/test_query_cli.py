@@ -15,7 +15,10 @@ import pytest
 from infra.bench.archive import ArchiveStats
 from infra.cli.main import main
 
-REVENUE = "SELECT currency, SUM(amount) AS revenue FROM records WHERE type = 'Purchase' GROUP BY currency ORDER BY currency"
+REVENUE = (
+    "SELECT currency, SUM(amount) AS revenue FROM records WHERE type = 'Purchase' "
+    "GROUP BY currency ORDER BY currency"
+)
 
 
 def sdp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -68,7 +71,7 @@ def test_errors_are_one_line(
         (["query", "top-pages"], "no archive to query"),
         (["query"], "give SQL"),
     ]:
-        code, out, err = sdp(capsys, *args)
+        code, _, err = sdp(capsys, *args)
         assert code == 1, args
         assert err.count("\n") == 1 and err.startswith("sdp: error: ") and expected in err, err
 
@@ -93,7 +96,9 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("chromium is not installed; the dashboard is checked in a real browser (make chromium)")
+        pytest.fail(
+            "chromium is not installed; the dashboard is checked in a real browser (make chromium)"
+        )
     return path
 
 
