@@ -79,7 +79,7 @@ lint: lint-py lint-templates ## ruff, mypy and the template checks
 lint-py: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy bus contracts observability infra services
+	$(VENV)/bin/mypy bus contracts observability infra services sdptools
 
 lint-templates: $(STAMP) tools
 	SDP_SAM=$(abspath $(SAM)) SDP_CHECKOV=$(abspath $(CHECKOV)) $(SDP) lint-templates

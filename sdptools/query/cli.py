@@ -141,7 +141,13 @@ def cmd_query(args: argparse.Namespace) -> int:
         columns, rows, note = _run_athena(sql, params, args.workgroup, args.database)
     else:
         columns, rows, note = _run_local(args, sql, params)
-    _print(columns, rows, args)
+    try:
+        _print(columns, rows, args)
+    except BrokenPipeError:  # `sdp query ... | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     if note:
         print(note, file=sys.stderr)
     return 0

@@ -137,12 +137,14 @@ def test_the_writer_reaches_no_extension_and_no_other_folder(tmp_path: Path) -> 
     settings = dict(
         con.execute(
             "SELECT name, value FROM duckdb_settings() WHERE name IN "
-            "('autoinstall_known_extensions', 'autoload_known_extensions', 'lock_configuration')"
+            "('autoinstall_known_extensions', 'autoload_known_extensions', 'lock_configuration',"
+            " 'enable_progress_bar')"
         ).fetchall()
     )
     assert set(settings.values()) == {"false", "true"}
     assert settings["lock_configuration"] == "true"
     assert settings["autoinstall_known_extensions"] == "false"
+    assert settings["enable_progress_bar"] == "false", "a progress bar would draw in the log"
 
 
 def test_handler_compacts_the_hours_it_is_given(

@@ -41,6 +41,7 @@ def connect(
             "preserve_insertion_order": True,
         }
     )
+    con.execute("SET enable_progress_bar = false")  # it draws on stdout: the function's log
     con.execute("SET allowed_directories = ?", [allowed])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
