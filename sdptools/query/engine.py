@@ -79,8 +79,12 @@ def connect(root: Path, *, memory_limit_mb: int = 2048, threads: int | None = No
     """A sandboxed connection with records_ndjson, records_parquet and records."""
     import duckdb
 
+    import tempfile
+
     root = root.resolve()
+    spill = Path(tempfile.gettempdir()) / "sdp-query-spill"  # beyond the memory limit
     config: dict[str, Any] = {
+        "temp_directory": str(spill),
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
@@ -109,7 +113,7 @@ def connect(root: Path, *, memory_limit_mb: int = 2048, threads: int | None = No
     else:
         con.execute(f"CREATE VIEW records_parquet AS {_typed_empty()}")
     con.execute(f"CREATE VIEW records AS {view_sql()}")
-    con.execute("SET allowed_directories = ?", [[str(root)]])
+    con.execute("SET allowed_directories = ?", [[str(root), str(spill)]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
