@@ -47,10 +47,10 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from compact_service.writer import write_parquet
 files = sorted(Path(sys.argv[2]).rglob("*.ndjson.gz"))
-began = time.perf_counter()
+began, cpu = time.perf_counter(), time.process_time()
 n = write_parquet(files, Path(sys.argv[3]), memory_limit_mb=1536, threads=2)
-seconds = time.perf_counter() - began
-print(json.dumps({"records": n, "seconds": seconds, "peak_rss_mb": hwm_mb()}))
+seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+print(json.dumps({"records": n, "seconds": seconds, "cpu_s": cpu, "peak_rss_mb": hwm_mb()}))
 """
 )
 
@@ -78,7 +78,7 @@ def arrow(t):
 
 schema = pa.schema([(n, arrow(t)) for n, t in COLUMNS])
 files = sorted(Path(sys.argv[2]).rglob("*.ndjson.gz"))
-began = time.perf_counter()
+began, cpu = time.perf_counter(), time.process_time()
 options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
 tables = []
 for f in files:
@@ -90,8 +90,9 @@ first = table.group_by("id", use_threads=False).aggregate([("_i", "min")])["_i_m
 table = table.take(first).drop_columns(["_i"])
 table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
 pq.write_table(table, sys.argv[3], compression="zstd")
-seconds = time.perf_counter() - began
-print(json.dumps({"records": len(table), "seconds": seconds, "peak_rss_mb": hwm_mb()}))
+seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+result = {"records": len(table), "seconds": seconds, "cpu_s": cpu, "peak_rss_mb": hwm_mb()}
+print(json.dumps(result))
 """
 )
 
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pyarrow-python", required=True, help="an interpreter with pyarrow")
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="compactions per writer, alternated")
     args = parser.parse_args(argv)
     import duckdb
 
@@ -151,19 +153,28 @@ def main(argv: list[str] | None = None) -> int:
             [args.pyarrow_python, "-c", "import pyarrow; print(pyarrow.__version__)"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
-        for name, python, script, requirement in (
+        writers = (
             ("duckdb", sys.executable, DUCKDB, f"duckdb=={duckdb.__version__}"),
             ("pyarrow", args.pyarrow_python, PYARROW, f"pyarrow=={version}"),
-        ):
-            out = root / f"{name}.parquet"
-            run = subprocess.run(
-                [python, "-c", script, str(COMPACT_SRC), str(root / "archive"), str(out)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+        )
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in writers}
+        for _ in range(args.runs):  # alternated, so a busy spell weighs on both
+            for name, python, script, _requirement in writers:
+                out = root / f"{name}.parquet"
+                run = subprocess.run(
+                    [python, "-c", script, str(COMPACT_SRC), str(root / "archive"), str(out)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                runs[name].append({**json.loads(run.stdout), "parquet_bytes": out.stat().st_size})
+        for name, python, _script, requirement in writers:
+            done = runs[name]
             report[name] = {
                 "version": requirement.split("==")[1],
-                **json.loads(run.stdout),
-                "parquet_bytes": out.stat().st_size,
+                "records": done[0]["records"],
+                "seconds_median": round(statistics.median(r["seconds"] for r in done), 2),
+                "cpu_s_median": round(statistics.median(r["cpu_s"] for r in done), 2),
+                "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in done), 1),
+                "parquet_bytes": done[0]["parquet_bytes"],
                 "import_s": round(import_seconds(python, IMPORTS[name]), 3),
                 **package_size(requirement, root / "packages"),
             }
