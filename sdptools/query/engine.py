@@ -77,9 +77,9 @@ def _columns_struct() -> str:
 
 def connect(root: Path, *, memory_limit_mb: int = 2048, threads: int | None = None) -> Any:
     """A sandboxed connection with records_ndjson, records_parquet and records."""
-    import duckdb
-
     import tempfile
+
+    import duckdb
 
     root = root.resolve()
     spill = Path(tempfile.gettempdir()) / "sdp-query-spill"  # beyond the memory limit
