@@ -36,6 +36,7 @@ from localcloud.deploy import (
 from localcloud.httpfront import HttpFront
 from localcloud.meter.lambda_meter import LambdaMeter
 from localcloud.runtime import Invocation, LambdaRuntime
+from localcloud.schedules import LocalSchedules
 from localcloud.server import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
@@ -131,6 +132,8 @@ class LocalCloud:
     persist_every_s: float = 60.0
     # what the user runs to start again, named when a part of the cloud dies
     restart_command: str = "sdp local up"
+    # every schedule's rate replaced by this many seconds (None: the templates' rates)
+    schedule_every_s: float | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -147,6 +150,7 @@ class LocalCloud:
         self._control: ThreadingHTTPServer | None = None
         self.http: HttpFront | None = None
         self.collector: XRayCollector | None = None
+        self.schedules: LocalSchedules | None = None
         self.killed_workers: list[str] = []  # fault injection: what was killed
         self._deploy_lock = threading.Lock()
         self._gc_tuned = False
@@ -217,6 +221,14 @@ class LocalCloud:
                 self.http = HttpFront(self.runtime.invoke, self.http_routes, port=self.http_port)
                 self.http.start()
             statuses = self.runtime.wait_ready()
+            self.schedules = LocalSchedules(
+                self.client("scheduler"),
+                self.runtime.invoke,
+                region=self.region,
+                every_s=self.schedule_every_s,
+            )
+            self.schedules.register(self.deployed.values())
+            self.schedules.start()
         except BaseException:
             self.stop()
             raise
@@ -360,15 +372,7 @@ class LocalCloud:
         After a failure nothing waits on the dead part: workers are ended at once."""
         failed = self.failure is not None
         self._autosave_stop.set()
-        if self.watchdog is not None:
-            self.watchdog.stop()
-        if self.http is not None:
-            self.http.stop()
-            self.http = None
-        if self._control is not None:
-            self._control.shutdown()
-            self._control.server_close()
-            self._control = None
+        self._stop_fronts()
         if self.runtime is not None:
             if failed:
                 self.runtime.abort()
@@ -391,6 +395,21 @@ class LocalCloud:
         if self._gc_tuned:  # this process may go on without a cloud (a test run, a bench)
             gcpolicy.restore()
             self._gc_tuned = False
+
+    def _stop_fronts(self) -> None:
+        """What brings work in: the watchdog, schedules, the HTTP API, the control endpoint."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self._control is not None:
+            self._control.shutdown()
+            self._control.server_close()
+            self._control = None
 
     def __enter__(self) -> LocalCloud:
         self.start()

@@ -30,6 +30,11 @@ UNSUPPORTED_LOCALLY: dict[str, str] = {
     "AWS::Serverless::LayerVersion": "shared code is on the local runtime's path",
     "AWS::Lambda::LayerVersion": "shared code is on the local runtime's path",
     "AWS::CloudWatch::Dashboard": "dashboards are for AWS; `sdp local status` shows the signals",
+    "AWS::Glue::Database": "moto's CloudFormation has no Glue; `sdp query` runs the view on DuckDB",
+    "AWS::Glue::Table": "moto's CloudFormation has no Glue; `sdp query` runs the view on DuckDB",
+    "AWS::Athena::WorkGroup": "moto's CloudFormation has no Athena; `sdp query` runs DuckDB",
+    "AWS::Scheduler::Schedule": "moto's CloudFormation has no Scheduler; the local cloud runs "
+    "schedules itself (localcloud/schedules.py)",
 }
 
 

@@ -26,6 +26,7 @@ class Profile:
     help_runs: int = 5
     persist_records: int = 100_000
     tracing_invocations: int = 200
+    analytics_records: int = 1_000_000  # one hour of the archive, for SQL and compaction
 
 
 QUICK = Profile(
@@ -42,6 +43,7 @@ QUICK = Profile(
     help_runs=3,
     persist_records=2_000,
     tracing_invocations=20,
+    analytics_records=20_000,
 )
 
 
@@ -150,6 +152,12 @@ def _tracing(profile: Profile) -> list[Result]:
     return bench_tracing(profile.cold_start_runs, profile.tracing_invocations)
 
 
+def _analytics(profile: Profile) -> list[Result]:
+    from sdptools.bench.analytics import bench_analytics
+
+    return bench_analytics(profile.analytics_records)
+
+
 def _persist(profile: Profile) -> list[Result]:
     from sdptools.bench.persist import bench_persist_restore
 
@@ -170,6 +178,7 @@ STANDALONE: tuple[tuple[str, str, Callable[[Profile], list[Result]]], ...] = (
     ("capacity", "capacity_agreement", _capacity),
     ("idempotency", "idempotency", _idempotency),
     ("persist", "persist_restore", _persist),
+    ("analytics", "analytics", _analytics),
 )
 
 

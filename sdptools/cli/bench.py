@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=(
             "comma list of: cli (sdp --help), validation, compute, coldstart, tracing, http, "
             "idempotency, capacity (simulator against the local cloud), persist (restore of "
-            "--persist), cloud (local up, hop, rate, e2e)"
+            "--persist), analytics, cloud (local up, hop, rate, e2e)"
         ),
     )
     add_json_flag(parser)

@@ -193,7 +193,18 @@ def _run_and_report(
         cloud.client("xray"), cloud.client("dynamodb"), state_dir() / EXPORT_NAME, "sdp-records"
     )
     report["html_report"] = str(_write_html(report, trace, Path(args.report_dir)))
+    report["archive"] = _export_archive(cloud)
     return report, trace
+
+
+def _export_archive(cloud: Any) -> str:
+    """What the run stored outlives its cloud: the archive, copied through the S3 API to
+    .sdp/archive/, where `sdp query` and `sdp dashboard` read it afterwards."""
+    from sdptools.query.source import EXPORT_DIR_NAME, export_archive
+
+    destination = state_dir() / EXPORT_DIR_NAME
+    export_archive(cloud.client("s3"), cloud.client("ssm"), destination)
+    return str(destination)
 
 
 def fault_setup() -> dict[str, Any]:
@@ -325,6 +336,7 @@ def print_report(report: dict[str, Any], trace: Any) -> None:
 
         print(render_summary(trace, summarise(trace)))
     print(f"HTML report             {report['html_report']}")
+    print(f"Archive                 {report['archive']}  (try: sdp query top-pages)")
     print("RESULT: " + ("OK - nothing lost, nothing double-counted" if report["ok"] else "FAILED"))
 
 

@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sdptools.cli.capacity",
     "sdptools.cli.contracts",
     "sdptools.cli.trace",
+    "sdptools.cli.query",
 )
 
 # command -> (its module, its one-line help). `sdp --help` is printed from this table
@@ -71,6 +72,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sdptools.cli.contracts",
         "check, generate, publish and pull the event contracts",
     ),
+    "query": (
+        "sdptools.cli.query",
+        "SQL over everything the pipeline stored (DuckDB locally, Athena with --aws)",
+    ),
+    "dashboard": ("sdptools.cli.query", "an HTML page of the named queries' results"),
     "trace": (
         "sdptools.cli.trace",
         "show a trace: its path through the functions and where the time went",

@@ -166,3 +166,35 @@ def test_unused_parameters_and_dangling_outputs_are_dropped() -> None:
     out = rewrites.drop_dangling(cfn)
     assert set(out["Parameters"]) == {"BusName"}
     assert set(out["Outputs"]) == {"Rule"}
+
+
+def _dropped_locally(resource_type: str) -> None:
+    cfn = {
+        "Resources": {
+            "It": {"Type": resource_type, "Properties": {"Name": "x"}},
+            "Param": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Ref": "It"}}},
+            "Policy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {}}},
+        },
+        "Outputs": {"It": {"Value": {"Ref": "It"}}},
+    }
+    out = rewrites.drop_unsupported_resources(cfn)
+    assert set(out["Resources"]) == {"Policy"}
+    assert out["Outputs"] == {}
+    assert resource_type in rewrites.UNSUPPORTED_LOCALLY
+
+
+def test_glue_databases_are_left_out() -> None:
+    _dropped_locally("AWS::Glue::Database")
+
+
+def test_glue_tables_and_views_are_left_out() -> None:
+    _dropped_locally("AWS::Glue::Table")
+
+
+def test_athena_workgroups_are_left_out() -> None:
+    _dropped_locally("AWS::Athena::WorkGroup")
+
+
+def test_scheduler_schedules_are_left_out_and_run_by_the_local_cloud() -> None:
+    _dropped_locally("AWS::Scheduler::Schedule")
+    assert "schedules.py" in rewrites.UNSUPPORTED_LOCALLY["AWS::Scheduler::Schedule"]
