@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import platform
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdptools.cli.common import CliError, add_json_flag, emit_json
@@ -39,6 +41,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--persist), analytics, cloud (local up, hop, rate, e2e)"
         ),
     )
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help=(
+            "also write the results as a markdown table to FILE (docs/results.md) and the "
+            "JSON it was made from beside it (FILE with .json)"
+        ),
+    )
     add_json_flag(parser)
     parser.set_defaults(func=cmd_bench)
 
@@ -65,15 +75,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     machine = (
         f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     )
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # at the end of the run
+        "profile": dataclasses.asdict(profile),
+        "results": [r.as_dict() for r in results],
+    }
+    if args.markdown:
+        from sdptools.bench.results import write
+
+        write(report, Path(args.markdown))
     if args.json:
-        emit_json(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine,
-                "profile": dataclasses.asdict(profile),
-                "results": [r.as_dict() for r in results],
-            }
-        )
+        emit_json(report)
     elif not live:  # on a terminal every row was shown as its benchmark finished
         print(HEADER)
         for r in results:
