@@ -103,9 +103,14 @@ QUICK_CAVEAT = (
 def _profile_name(profile: Mapping[str, Any]) -> str:
     from sdptools.bench.suite import QUICK, Profile
 
-    if dict(profile) == dataclasses.asdict(QUICK):
+    # a run is compared on the settings it recorded: benchmarks added since then have
+    # settings the run did not have, and they do not make it another profile
+    def same(reference: Mapping[str, Any]) -> bool:
+        return all(reference.get(k) == v for k, v in profile.items())
+
+    if profile and same(dataclasses.asdict(QUICK)):
         return "quick profile (`sdp bench --quick`: small sizes, a smoke run)"
-    if dict(profile) == dataclasses.asdict(Profile()):
+    if same(dataclasses.asdict(Profile())):
         return "full profile (`sdp bench`)"
     default = dataclasses.asdict(Profile())
     changed = ", ".join(f"{k}={v}" for k, v in profile.items() if default.get(k) != v)
