@@ -18,6 +18,10 @@ numbered, described in its module's docstring and covered by tests/unit/localclo
 12. dynamodb
 13. dynamodb
 14. dynamodb
+15. events (the bus's Policy from CloudFormation)
+16. events (PutEvents decided against the bus's policy; callers named by ``sts``)
+17. stepfunctions (service integrations call with the state machine's role)
+18. events (the whole envelope; TraceHeader as AWSTraceHeader)
 
 ``apply()`` installs them all, once per process (the moto server calls it at start-up).
 """
