@@ -141,7 +141,22 @@ class LocalCloud:
     def client_as(self, function_name: str, service: str) -> Any:
         """A client that calls as a function does, with its execution role: what a test
         or a tool that stands in for a service (publishing its events) must use."""
-        credentials = self.function_credentials(function_name)
+        return self._client_with(self.function_credentials(function_name), service)
+
+    def client_as_role(self, role_arn: str, service: str) -> Any:
+        """A client with a session of any role (the saga's, say). The local cloud, like
+        moto, does not check a role's trust policy: AssumeRole here always succeeds."""
+        issued = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="local")[
+            "Credentials"
+        ]
+        credentials = {
+            "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": issued["SessionToken"],
+        }
+        return self._client_with(credentials, service)
+
+    def _client_with(self, credentials: dict[str, str], service: str) -> Any:
         with _SESSION_LOCK:
             return _session().client(
                 service,  # type: ignore[call-overload]
