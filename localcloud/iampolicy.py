@@ -61,24 +61,62 @@ class Decision:
 
 def decide(policy: Mapping[str, Any] | None, request: Request, *, owner_account: str) -> Decision:
     """Allow or deny `request` on a resource of `owner_account` that has `policy`."""
-    statements = _statements(policy)
-    allowed_by: str | None = None
-    for index, statement in enumerate(statements):
-        if not _applies(statement, request):
-            continue
-        sid = str(statement.get("Sid", index))
-        effect = statement.get("Effect")
-        if effect == "Deny":
-            return Decision("deny", sid)
-        if effect == "Allow":
-            allowed_by = allowed_by or sid
-        else:
-            raise PolicyError(f"statement {sid}: Effect must be Allow or Deny, not {effect!r}")
-    if allowed_by is not None:
-        return Decision("allow", allowed_by)
-    if request.account == owner_account:
-        return Decision("allow")  # the caller's identity policies decide; not evaluated here
-    return Decision("implicit-deny")
+    return Policy(policy).decide(request, owner_account=owner_account)
+
+
+@dataclass(frozen=True)
+class _Condition:
+    operator: str  # as written, for messages
+    key: str  # lower case
+    set_op: str | None
+    base: str  # lower case, IfExists and the set operator taken off
+    if_exists: bool
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sid: str
+    effect: str
+    any_principal: bool
+    principals: tuple[str, ...]
+    actions: tuple[re.Pattern[str], ...]
+    resources: tuple[re.Pattern[str], ...]
+    conditions: tuple[_Condition, ...]
+    condition_keys: frozenset[str]
+
+
+class Policy:
+    """A policy document checked once for what the local cloud evaluates (PolicyError
+    otherwise), then decided against requests without being read again."""
+
+    def __init__(self, document: Mapping[str, Any] | None) -> None:
+        self.statements = tuple(
+            _compile(statement, index) for index, statement in enumerate(_statements(document))
+        )
+
+    def decide(self, request: Request, *, owner_account: str) -> Decision:
+        context = {k.lower(): v for k, v in request.context.items()}
+        absent = {k.lower() for k in request.absent}
+        allowed_by: str | None = None
+        for statement in self.statements:
+            if not _applies(statement, request, context, absent):
+                continue
+            if statement.effect == "Deny":
+                return Decision("deny", statement.sid)
+            allowed_by = allowed_by or statement.sid
+        if allowed_by is not None:
+            return Decision("allow", allowed_by)
+        if request.account == owner_account:
+            return Decision("allow")  # the caller's identity policies decide; not evaluated here
+        return Decision("implicit-deny")
+
+    def condition_keys(self, sid: str | None) -> frozenset[str]:
+        """The (lower-case) condition keys of the statement with this Sid."""
+        for statement in self.statements:
+            if statement.sid == sid:
+                return statement.condition_keys
+        return frozenset()
 
 
 def _statements(policy: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
@@ -92,16 +130,55 @@ def _statements(policy: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     return statements
 
 
-def _applies(statement: Mapping[str, Any], request: Request) -> bool:
+def _compile(statement: Mapping[str, Any], index: int) -> _Statement:
+    sid = str(statement.get("Sid", index))
     for unsupported in ("NotPrincipal", "NotAction", "NotResource"):
         if unsupported in statement:
             raise PolicyError(f"{unsupported} is not evaluated by the local cloud")
-    return (
-        _principal_matches(statement.get("Principal"), request)
-        and _any_match(statement.get("Action"), request.action, ignore_case=True)
-        and _any_match(statement.get("Resource"), request.resource, ignore_case=False)
-        and _conditions_hold(statement.get("Condition") or {}, request)
+    effect = statement.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        raise PolicyError(f"statement {sid}: Effect must be Allow or Deny, not {effect!r}")
+    principal = statement.get("Principal")
+    if principal != "*" and not isinstance(principal, Mapping):
+        raise PolicyError(f"Principal must be '*' or an object, not {principal!r}")
+    aws = () if principal == "*" else tuple(_listed(principal.get("AWS")))
+    conditions = statement.get("Condition") or {}
+    if not isinstance(conditions, Mapping):
+        raise PolicyError("Condition must be an object")
+    compiled = []
+    for operator, keys in conditions.items():
+        if not isinstance(keys, Mapping):
+            raise PolicyError(f"condition {operator} must map keys to values")
+        set_op, base, if_exists = _base_operator(operator)
+        for key, values in keys.items():
+            compiled.append(
+                _Condition(operator, key.lower(), set_op, base, if_exists, tuple(_listed(values)))
+            )
+    return _Statement(
+        sid=sid,
+        effect=str(effect),
+        any_principal=principal == "*" or "*" in aws,
+        principals=aws,
+        actions=tuple(_glob(p, True) for p in _listed(statement.get("Action"))),
+        resources=tuple(_glob(p, False) for p in _listed(statement.get("Resource"))),
+        conditions=tuple(compiled),
+        condition_keys=frozenset(c.key for c in compiled),
     )
+
+
+def _applies(
+    statement: _Statement, request: Request, context: Mapping[str, Any], absent: set[str]
+) -> bool:
+    if not (
+        _principal_matches(statement, request)
+        and any(p.match(request.action) for p in statement.actions)
+        and any(p.match(request.resource) for p in statement.resources)
+    ):
+        return False
+    missing = statement.condition_keys.difference(context, absent)
+    if missing:
+        raise PolicyError(f"the local cloud does not supply condition key {min(missing)}")
+    return all(_condition_holds(c, context) for c in statement.conditions)
 
 
 def _listed(value: Any) -> list[str]:
@@ -118,15 +195,13 @@ def _listed(value: Any) -> list[str]:
     return out
 
 
-def _principal_matches(principal: Any, request: Request) -> bool:
-    if principal == "*":
+def _principal_matches(statement: _Statement, request: Request) -> bool:
+    if statement.any_principal:
         return True
-    if not isinstance(principal, Mapping):
-        raise PolicyError(f"Principal must be '*' or an object, not {principal!r}")
-    for aws in _listed(principal.get("AWS")):
-        if aws in ("*", request.principal_arn):
+    root = rf"arn:[\w-]+:iam::{request.account}:root"
+    for aws in statement.principals:
+        if aws == request.principal_arn:
             return True
-        root = rf"arn:[\w-]+:iam::{request.account}:root"
         if aws == request.account or re.fullmatch(root, aws):
             return True  # an account principal stands for every principal of the account
     return False  # Service, Federated or CanonicalUser principals are not IAM callers
@@ -137,10 +212,6 @@ def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     """IAM's wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one."""
     body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(f"^{body}$", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _any_match(patterns: Any, value: str, *, ignore_case: bool) -> bool:
-    return any(_glob(p, ignore_case).match(value) for p in _listed(patterns))
 
 
 def _arn_like(value: str, pattern: str) -> bool:
@@ -168,24 +239,6 @@ _NEGATED = {
 }
 
 
-def _conditions_hold(conditions: Mapping[str, Any], request: Request) -> bool:
-    if not isinstance(conditions, Mapping):
-        raise PolicyError("Condition must be an object")
-    context = {k.lower(): v for k, v in request.context.items()}
-    absent = {k.lower() for k in request.absent}
-    for operator, keys in conditions.items():
-        if not isinstance(keys, Mapping):
-            raise PolicyError(f"condition {operator} must map keys to values")
-        _base_operator(operator)  # an operator not evaluated here fails before any key
-        for key, values in keys.items():
-            name = key.lower()
-            if name not in context and name not in absent:
-                raise PolicyError(f"the local cloud does not supply condition key {key}")
-            if not _condition(operator, context.get(name), _listed(values)):
-                return False
-    return True
-
-
 def _base_operator(operator: str) -> tuple[str | None, str, bool]:
     """(set operator, base operator, IfExists) of a condition operator, all lower case."""
     op = operator.lower()
@@ -201,28 +254,31 @@ def _base_operator(operator: str) -> tuple[str | None, str, bool]:
     return set_op, op, if_exists
 
 
-def _condition(operator: str, actual: str | Sequence[str] | None, wanted: list[str]) -> bool:
-    set_op, op, if_exists = _base_operator(operator)
-    if op == "null":
-        return (actual is None) == (wanted == ["true"])
-    negated = op in _NEGATED
-    matcher = _MATCHERS[_NEGATED.get(op, op)]
+def _condition_holds(condition: _Condition, context: Mapping[str, Any]) -> bool:
+    actual = context.get(condition.key)
+    wanted = condition.values
+    if condition.base == "null":
+        return (actual is None) == (list(wanted) == ["true"])
+    negated = condition.base in _NEGATED
+    matcher = _MATCHERS[_NEGATED.get(condition.base, condition.base)]
     values = [actual] if isinstance(actual, str) else list(actual or [])
     if actual is None or not values:
-        if set_op == "forallvalues":
+        if condition.set_op == "forallvalues":
             return True
-        if set_op == "foranyvalue":
+        if condition.set_op == "foranyvalue":
             return False
-        return if_exists or negated
+        return condition.if_exists or negated
 
     def holds(value: str) -> bool:
         hit = any(matcher(value, w) for w in wanted)
         return not hit if negated else hit
 
-    if set_op == "forallvalues":
+    if condition.set_op == "forallvalues":
         return all(holds(v) for v in values)
-    if set_op == "foranyvalue":
+    if condition.set_op == "foranyvalue":
         return any(holds(v) for v in values)
     if len(values) != 1:
-        raise PolicyError(f"{operator} on a multivalued key needs ForAnyValue or ForAllValues")
+        raise PolicyError(
+            f"{condition.operator} on a multivalued key needs ForAnyValue or ForAllValues"
+        )
     return holds(values[0])

@@ -295,7 +295,7 @@ def valid_trace_header(header: Any) -> str | None:
 def refusal(backend: Any, entry: dict[str, Any], principal: Any) -> dict[str, str] | None:
     """The result entry of an entry the bus refuses, or None to let moto handle it
     (moto also reports entries without Source, DetailType or Detail)."""
-    from localcloud.iampolicy import PolicyError, Request, decide
+    from localcloud.iampolicy import PolicyError, Request
 
     source = entry.get("Source")
     if not source or not entry.get("DetailType") or not entry.get("Detail"):
@@ -305,7 +305,6 @@ def refusal(backend: Any, entry: dict[str, Any], principal: Any) -> dict[str, st
     bus = backend.event_buses.get(backend._normalize_event_bus_arn(entry.get("EventBusName")))
     if bus is None:
         return None  # moto reports the missing bus
-    policy = orjson.loads(bus.policy) if bus.policy else None
     request = Request(
         principal_arn=principal.arn,
         account=principal.account,
@@ -315,7 +314,8 @@ def refusal(backend: Any, entry: dict[str, Any], principal: Any) -> dict[str, st
         absent=_ABSENT_KEYS,
     )
     try:
-        decision = decide(policy, request, owner_account=bus.account_id)
+        policy = bus_policy(bus)
+        decision = policy.decide(request, owner_account=bus.account_id)
     except PolicyError as exc:
         return {
             "ErrorCode": "InternalException",
@@ -323,7 +323,7 @@ def refusal(backend: Any, entry: dict[str, Any], principal: Any) -> dict[str, st
         }
     if decision.allowed:
         return None
-    keys = _condition_keys(policy, decision.statement)
+    keys = policy.condition_keys(decision.statement)
     if "events:source" in keys:
         return dict(NOT_AUTHORIZED_FOR_SOURCE)
     if "events:detail-type" in keys:
@@ -336,13 +336,23 @@ def refusal(backend: Any, entry: dict[str, Any], principal: Any) -> dict[str, st
     }
 
 
-def _condition_keys(policy: Any, sid: str | None) -> set[str]:
-    for index, statement in enumerate((policy or {}).get("Statement", [])):
-        if str(statement.get("Sid", index)) == sid:
-            return {
-                key.lower() for keys in (statement.get("Condition") or {}).values() for key in keys
-            }
-    return set()
+def bus_policy(bus: Any) -> Any:
+    """The bus's policy, compiled once for as long as its statements stay the same objects
+    (moto replaces them on every PutPermission, RemovePermission and Policy update)."""
+    from localcloud.iampolicy import Policy
+
+    statements = tuple(bus._statements.values())
+    cached = getattr(bus, "_sdp_policy", None)
+    if (
+        cached is not None
+        and len(cached[0]) == len(statements)
+        and all(a is b for a, b in zip(cached[0], statements, strict=True))
+    ):
+        return cached[1]
+    document = {"Statement": [statement.describe() for statement in statements]}
+    policy = Policy(document)  # PolicyError: not kept, raised again on the next entry
+    bus._sdp_policy = (statements, policy)
+    return policy
 
 
 def put_events(self: Any) -> str:
