@@ -21,9 +21,19 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024
-# Entries failing with these codes will not succeed on retry.
+# Entries failing with these codes will not succeed on retry: PutEventsResultEntry's
+# non-retryable errors, a refusal by the bus's policy among them
+# (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html).
 PERMANENT_ERROR_CODES = frozenset(
-    {"ValidationException", "MalformedDetail", "InvalidArgument", "AccessDeniedException"}
+    {
+        "ValidationException",
+        "MalformedDetail",
+        "InvalidArgument",
+        "AccessDeniedException",
+        "InvalidAccountIdException",
+        "NotAuthorizedForSourceException",
+        "NotAuthorizedForDetailTypeException",
+    }
 )
 
 

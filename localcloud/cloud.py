@@ -169,7 +169,45 @@ class LocalCloud:
         return LOCAL_REGION
 
     def client(self, service: str) -> Any:
+        """A client with the documented local credentials (the account's administrator,
+        as far as the local cloud is concerned: the bus refuses it the sdp.* sources)."""
         return local_client(service, self.endpoint, self.region)
+
+    def function_credentials(self, function_name: str) -> dict[str, str]:
+        """The credentials a function's workers call with (its execution role's)."""
+        if self.runtime is None:
+            raise RuntimeError("the local cloud is not running")
+        return self.runtime.credentials(self.runtime.function_config(function_name))
+
+    def client_as(self, function_name: str, service: str) -> Any:
+        """A client that calls as a function does, with its execution role: what a test
+        or a tool that stands in for a service (publishing its events) must use."""
+        return self._client_with(self.function_credentials(function_name), service)
+
+    def client_as_role(self, role_arn: str, service: str) -> Any:
+        """A client with a session of any role (the saga's, say). The local cloud, like
+        moto, does not check a role's trust policy: AssumeRole here always succeeds."""
+        issued = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="local")[
+            "Credentials"
+        ]
+        credentials = {
+            "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": issued["SessionToken"],
+        }
+        return self._client_with(credentials, service)
+
+    def _client_with(self, credentials: dict[str, str], service: str) -> Any:
+        with _SESSION_LOCK:
+            return _session().client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=credentials["AWS_SESSION_TOKEN"],
+                config=BOTO_CONFIG,
+            )
 
     # -- start / stop ----------------------------------------------------------------
     def start(self) -> UpReport:
@@ -204,6 +242,7 @@ class LocalCloud:
             self.runtime = LambdaRuntime(
                 self.client("lambda"),
                 self._sqs_factory,
+                sts_client=self.client("sts"),
                 endpoint=self.endpoint,
                 region=self.region,
                 log_dir=self.state_dir / "logs",

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from bus import tracecontext
 from localcloud.deploy import DeployedStack, FunctionSource
-from localcloud.server import LOCAL_CREDENTIALS
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -60,6 +59,7 @@ class FunctionConfig:
     architecture: str
     environment: dict[str, str]
     source: FunctionSource
+    role_arn: str  # the execution role: its credentials are the function's identity
 
 
 @dataclass(frozen=True)
@@ -167,18 +167,47 @@ class FunctionStats:
         }
 
 
+ROLE_SESSION_SECONDS = 43200  # AssumeRole's longest session; moto never expires them anyway
+
+
+def execution_role_credentials(sts: Any, config: FunctionConfig) -> dict[str, str]:
+    """The credentials Lambda gives a function: a session of its execution role, as
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+    moto's STS records which role each access key id belongs to, so every call a function
+    makes is signed as its own role (and the event bus's policy decides on that role)."""
+    if not config.role_arn:
+        raise ValueError(f"function {config.name} has no execution role")
+    issued = sts.assume_role(
+        RoleArn=config.role_arn,
+        RoleSessionName=config.name[:64],
+        DurationSeconds=ROLE_SESSION_SECONDS,
+    )["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": issued["SessionToken"],
+    }
+
+
 def lambda_environment(
-    config: FunctionConfig, *, endpoint: str, region: str, extra: dict[str, str]
+    config: FunctionConfig,
+    *,
+    endpoint: str,
+    region: str,
+    extra: dict[str, str],
+    credentials: dict[str, str],
 ) -> dict[str, str]:
     """The variables a Lambda environment has, plus the template's, plus the endpoint.
 
     Nothing is inherited from the runtime's own environment but PATH-like essentials,
-    so two functions never see each other's variables.
+    so two functions never see each other's variables; the credentials are the
+    function's own (``execution_role_credentials``).
     """
     env = {key: os.environ[key] for key in ("PATH", "LANG", "HOME") if key in os.environ}
     env.update(
         {
-            **LOCAL_CREDENTIALS,
+            **credentials,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_ENDPOINT_URL": endpoint,
@@ -318,7 +347,9 @@ class Worker:
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """The event Lambda's SQS poller passes to a handler."""
+    """The event Lambda's SQS poller passes to a handler: system attributes (the X-Ray
+    ``AWSTraceHeader`` included) and message attributes passed through
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#example-standard-queue-message-event)."""
     records = []
     for m in messages:
         records.append(
@@ -338,6 +369,11 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                     for name, attr in m.get("MessageAttributes", {}).items()
                 },
                 "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),
+                **(
+                    {"md5OfMessageAttributes": m["MD5OfMessageAttributes"]}
+                    if m.get("MD5OfMessageAttributes")
+                    else {}
+                ),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": region,
@@ -780,6 +816,7 @@ class LambdaRuntime:
         lambda_client: LambdaClient,
         sqs_factory: Callable[[], SQSClient],
         *,
+        sts_client: Any,
         endpoint: str,
         region: str,
         log_dir: Path,
@@ -796,6 +833,8 @@ class LambdaRuntime:
             name: threading.BoundedSemaphore(n) for name, n in (function_limits or {}).items()
         }
         self._sqs_factory = sqs_factory
+        self._sts = sts_client
+        self._credentials: dict[str, dict[str, str]] = {}  # function ARN + role -> credentials
         self._endpoint = endpoint
         self._region = region
         self._log_dir = log_dir
@@ -828,7 +867,19 @@ class LambdaRuntime:
                 for k, v in ((cfg.get("Environment") or {}).get("Variables") or {}).items()
             },
             source=source,
+            role_arn=str(cfg.get("Role") or ""),
         )
+
+    def credentials(self, config: FunctionConfig) -> dict[str, str]:
+        """A function's credentials, issued once per function and role."""
+        key = f"{config.arn}|{config.role_arn}"
+        with self._lock:
+            found = self._credentials.get(key)
+        if found is None:
+            found = execution_role_credentials(self._sts, config)
+            with self._lock:
+                self._credentials[key] = found
+        return dict(found)
 
     def _mappings(self, config: FunctionConfig) -> list[MappingConfig]:
         found = []
@@ -897,7 +948,11 @@ class LambdaRuntime:
 
     def _worker_factory(self, config: FunctionConfig) -> Callable[[], Worker]:
         env = lambda_environment(
-            config, endpoint=self._endpoint, region=self._region, extra=self._extra_env
+            config,
+            endpoint=self._endpoint,
+            region=self._region,
+            extra=self._extra_env,
+            credentials=self.credentials(config),
         )
         env.update(self.function_env.get(config.name, {}))
         log_path = self._log_dir / f"{config.name}.log"

@@ -201,6 +201,8 @@ class Meter:
     def needs_response(self, call: Call) -> bool:
         if call.service == "sqs":
             return call.action == "ReceiveMessage"
+        if call.service == "events":
+            return call.action == "PutEvents"  # which entries the bus accepted
         return call.service == "dynamodb" and (
             call.action in dynamo.WRITE_ACTIONS or call.action in dynamo.READ_ACTIONS
         )
@@ -230,7 +232,18 @@ class Meter:
         if call.action != "PutEvents" or call.status != 200:
             return []
         rows: list[Row] = [(("eventbridge", "put_events", "requests"), 1)]
-        for entry in call.json().get("Entries") or ():
+        entries = call.json().get("Entries") or []
+        try:
+            results = orjson.loads(call.response).get("Entries") or [] if call.response else []
+        except (orjson.JSONDecodeError, AttributeError):
+            results = []
+        for index, entry in enumerate(entries):
+            result = results[index] if index < len(results) else {}
+            if isinstance(result, dict) and result.get("ErrorCode"):
+                # a failed entry (refused by the bus's policy, malformed) is not an event
+                # published: not billed, not counted as an entry
+                rows.append((("eventbridge", "put_events", "failed_entries"), 1))
+                continue
             size = eventbridge_entry_size(entry)
             n = chunks(size)
             source = str(entry.get("Source") or "-")

@@ -20,6 +20,10 @@ numbered, described in its module's docstring and covered by tests/unit/localclo
 14. dynamodb
 15. xray
 16. stepfunctions
+17. events (the bus's Policy from CloudFormation)
+18. events (PutEvents decided against the bus's policy; callers named by ``sts``)
+19. stepfunctions (service integrations call with the state machine's role)
+20. events (the whole envelope; TraceHeader as AWSTraceHeader)
 
 ``apply()`` installs them all, once per process (the moto server calls it at start-up).
 """

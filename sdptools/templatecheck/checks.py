@@ -18,6 +18,12 @@ encryption-at-rest          queues, tables and buckets are encrypted at rest
 bucket-public-access        buckets block public access (all four settings true)
 bucket-tls-only             buckets have a policy denying requests without TLS
 bus-source-condition        events:PutEvents is allowed only for source ``sdp.<service>``
+publisher-role-path         a function or state machine allowed to publish ``sdp.<name>``
+                            has ``RolePath: /sdp/<name>/`` (own or Globals): the path the
+                            bus's policy lets publish that source
+bus-trust-boundary          every event bus has a resource policy that denies PutEvents of
+                            ``sdp.*`` sources but the listed ones, and each listed
+                            ``sdp.<name>`` to every principal outside ``role/sdp/<name>/``
 httpapi-iam-auth            HTTP APIs authorise with IAM by default; no route opts out
 ==========================  ==============================================================
 
@@ -333,6 +339,97 @@ def check_bus_source(template: Template, name: str, service: str | None) -> list
                         f"inline statement with StringEquals events:source {want}",
                     )
                 )
+    return findings
+
+
+def _published_sources(body: dict[str, Any]) -> list[str]:
+    values = _source_condition(body) or []
+    return [v for v in values if isinstance(v, str) and _SOURCE_NAME.match(v)]
+
+
+def check_publisher_role_paths(template: Template, name: str) -> list[Finding]:
+    """The bus's policy (check_bus_trust_boundary) names the roles that may publish
+    ``sdp.<x>`` by their path ``/sdp/<x>/``: a publisher on another path is refused."""
+    findings = []
+    for statement in policy_statements(template):
+        if not statement.allows or not _action_matches(
+            statement.body.get("Action"), "events:PutEvents"
+        ):
+            continue
+        resource = (template.get("Resources") or {}).get(statement.resource) or {}
+        props = _function_props(template, resource)
+        if resource.get("Type") == "AWS::Serverless::StateMachine":
+            props = _props(resource)
+        for source in _published_sources(statement.body):
+            wanted = f"/sdp/{source.removeprefix('sdp.')}/"
+            if props.get("RolePath") != wanted:
+                findings.append(
+                    Finding(
+                        name,
+                        statement.resource,
+                        "publisher-role-path",
+                        f"{statement.label()} publishes {source} but the role's path is "
+                        f"{props.get('RolePath', '/')!r}; the bus's policy lets only roles "
+                        f"under {wanted} publish it: set RolePath: {wanted}",
+                    )
+                )
+    return findings
+
+
+def _sub_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return str(value["Fn::Sub"])
+    return None
+
+
+def _trust_problems(policy: Any) -> list[str]:
+    statements = [
+        s
+        for s in _document_statements(policy)
+        if s.get("Effect") == "Deny"
+        and s.get("Principal") in ("*", {"AWS": "*"})
+        and _action_matches(s.get("Action"), "events:PutEvents")
+    ]
+    listed: list[str] | None = None
+    guarded: dict[str, str] = {}
+    for statement in statements:
+        condition = statement.get("Condition") or {}
+        like = _as_list((condition.get("StringLike") or {}).get("events:source"))
+        if like == ["sdp.*"]:
+            excepted = (condition.get("StringNotEquals") or {}).get("events:source")
+            listed = [str(v) for v in _as_list(excepted)]
+            continue
+        equals = _as_list((condition.get("StringEquals") or {}).get("events:source"))
+        outside = _as_list((condition.get("ArnNotLike") or {}).get("aws:PrincipalArn"))
+        if len(equals) == 1 and len(outside) == 1:
+            guarded[str(equals[0])] = _sub_text(outside[0]) or ""
+    if listed is None:
+        return ["no Deny of events:PutEvents for StringLike events:source 'sdp.*'"]
+    problems = []
+    for source in listed:
+        wanted = f":role/sdp/{source.removeprefix('sdp.')}/*"
+        if not guarded.get(source, "").endswith(wanted):
+            problems.append(
+                f"no Deny of {source} to principals whose aws:PrincipalArn is not like "
+                f"'arn:...{wanted}'"
+            )
+    return problems
+
+
+def check_bus_trust_boundary(template: Template, name: str) -> list[Finding]:
+    findings = []
+    for resource_name, resource in _resources(template, "AWS::Events::EventBus"):
+        for problem in _trust_problems(_props(resource).get("Policy")):
+            findings.append(
+                Finding(
+                    name,
+                    resource_name,
+                    "bus-trust-boundary",
+                    f"the bus's Policy has {problem} (docs/trust-boundary.md)",
+                )
+            )
     return findings
 
 
@@ -667,6 +764,8 @@ RULES: tuple[Callable[[Template, str], list[Finding]], ...] = (
     check_encryption,
     check_buckets,
     check_http_apis,
+    check_publisher_role_paths,
+    check_bus_trust_boundary,
 )
 
 

@@ -22,6 +22,19 @@ def start_cloud(tmp: Path, stacks: list[StackSpec], **kwargs: object) -> LocalCl
 
 
 @pytest.fixture(scope="module")
+def pipeline_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The platform and the five services, as `sdp local up` deploys them."""
+    cloud = LocalCloud(port=free_port(), http_port=0, state_dir=tmp_path_factory.mktemp("cloud"))
+    report = cloud.start()
+    failed = {name: s for name, s in report.functions.items() if s != "ready"}
+    if failed:
+        cloud.stop()
+    assert not failed, f"functions not ready: {failed}"
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="module")
 def echo_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """Platform + the echo fixture (two functions) + a function that fails to import."""
     stacks = [

@@ -260,7 +260,9 @@ def put_on_bus(
     source: str = "sdp.store",
     detail_type: str = "RecordsStored",
 ) -> None:
-    result = cloud.client("events").put_events(
+    # as the service whose source it is: the bus refuses sdp.* sources to anyone else
+    service = {"sdp.store": "sdp-store", "sdp.ingest": "sdp-ingest"}[source]
+    result = cloud.client_as(service, "events").put_events(
         Entries=[
             {
                 "EventBusName": "sdp-bus",

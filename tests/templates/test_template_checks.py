@@ -27,6 +27,8 @@ BROKEN: dict[str, tuple[str, str]] = {
     "bucket_public.yaml": ("bucket-public-access", "OpenBucket"),
     "bucket_without_tls_policy.yaml": ("bucket-tls-only", "PlainBucket"),
     "putevents_without_source.yaml": ("bus-source-condition", "LooseFunction"),
+    "publisher_without_role_path.yaml": ("publisher-role-path", "PathlessFunction"),
+    "bus_without_trust_boundary.yaml": ("bus-trust-boundary", "OpenBus"),
     "httpapi_without_iam_auth.yaml": ("httpapi-iam-auth", "OpenApi"),
     "wildcard_exception_without_reason.yaml": ("allow-wildcard-entry", "Metadata"),
 }
@@ -131,9 +133,50 @@ def test_publishing_needs_the_services_own_source(
     good: dict[str, Any], condition: dict[str, Any], problem: str
 ) -> None:
     _statements(good)[0]["Condition"] = condition
+    findings = [f for f in check_document(good, "t.yaml", "demo")]
+    source = [f for f in findings if f.rule == "bus-source-condition"]
+    assert len(source) == 1 and problem in source[0].message
+    # publishing another service's source is also off the role's path
+    assert {f.rule for f in findings} - {"bus-source-condition"} <= {"publisher-role-path"}
+
+
+def test_a_publisher_needs_its_sources_role_path(good: dict[str, Any]) -> None:
+    good["Resources"]["DemoFunction"]["Properties"]["RolePath"] = "/sdp/other/"
+    assert _rules(good) == [("publisher-role-path", "DemoFunction")]
+    del good["Resources"]["DemoFunction"]["Properties"]["RolePath"]
+    good["Globals"]["Function"]["RolePath"] = "/sdp/demo/"  # from Globals it counts
+    assert _rules(good) == []
+
+
+def _bus_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = template["Resources"]["DemoBus"]["Properties"]["Policy"][
+        "Statement"
+    ]
+    return statements
+
+
+def test_the_bus_must_deny_unlisted_pipeline_sources(good: dict[str, Any]) -> None:
+    del _bus_statements(good)[0]
     findings = check_document(good, "t.yaml", "demo")
-    assert [f.rule for f in findings] == ["bus-source-condition"]
-    assert problem in findings[0].message
+    assert [(f.rule, f.resource) for f in findings] == [("bus-trust-boundary", "DemoBus")]
+    assert "'sdp.*'" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.pop(),  # no statement for sdp.demo at all
+        lambda s: s[1]["Condition"]["ArnNotLike"].update(
+            {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}
+        ),  # any role may publish it
+        lambda s: s[1].update({"Effect": "Allow"}),
+    ],
+)
+def test_the_bus_must_keep_each_source_to_its_roles(good: dict[str, Any], change: Any) -> None:
+    change(_bus_statements(good))
+    findings = check_document(good, "t.yaml", "demo")
+    assert [(f.rule, f.resource) for f in findings] == [("bus-trust-boundary", "DemoBus")]
+    assert "sdp.demo" in findings[0].message
 
 
 def test_put_events_policy_template_is_refused(good: dict[str, Any]) -> None:

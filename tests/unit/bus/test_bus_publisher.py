@@ -181,6 +181,18 @@ def test_a_permanent_failure_does_not_stop_retrying_the_others() -> None:
     assert [e for e, _ in raised.value.failed] == [entries[0]]
 
 
+@pytest.mark.parametrize(
+    "code", ["NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]
+)
+def test_an_entry_the_bus_policy_refuses_is_not_retried(code: str) -> None:
+    sleeps: list[float] = []
+    client = StubEvents(lambda e, call: code if n_of(e) == 0 else None)
+    with pytest.raises(PublishError) as raised:
+        publisher(client, sleeps).put([entry(n) for n in range(2)])
+    assert len(client.calls) == 1 and sleeps == []
+    assert raised.value.permanent
+
+
 def test_publish_error_after_max_attempts_names_the_failed_entries() -> None:
     sleeps: list[float] = []
     client = StubEvents(lambda e, call: "ThrottlingException" if n_of(e) < 2 else None)

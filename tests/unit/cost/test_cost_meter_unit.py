@@ -107,6 +107,22 @@ def test_put_events_counts_chunks_per_entry() -> None:
     assert (put["requests"], put["entries"], put["chunks"]) == (1, 2, 3)
 
 
+def test_put_events_counts_only_the_entries_the_bus_accepted() -> None:
+    entries = [{"Source": "s", "DetailType": "d", "Detail": "{}"} for _ in range(3)]
+    results = [
+        {"EventId": "1"},
+        {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "no"},
+        {"EventId": "3"},
+    ]
+    meter = Meter()
+    app = MeterMiddleware(App(orjson.dumps({"FailedEntryCount": 1, "Entries": results})), meter)
+    call(
+        app, service="events", target="AWSEvents.PutEvents", body=orjson.dumps({"Entries": entries})
+    )
+    put = meter.snapshot()["units"]["eventbridge"]["put_events"]
+    assert (put["entries"], put["chunks"], put["failed_entries"]) == (2, 2, 1)
+
+
 def test_x_ray_counts_distinct_traces() -> None:
     docs = [
         json.dumps({"trace_id": "1-67452301-0123456789abcdef01234567", "id": str(i)})

@@ -122,6 +122,20 @@ def test_only_touched_items_are_backed_up(ddb: Any, monkeypatch: pytest.MonkeyPa
 
 # -- 4. delivering events without a JSON round trip per rule and per target ---------------
 
+# the envelope of an event delivered to a target, as AWS writes it
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html)
+ENVELOPE = [
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+]
+
 
 def moto_event(**detail: Any) -> dict[str, Any]:
     """An event as moto's put_events builds it before matching rules."""
@@ -142,10 +156,11 @@ def moto_event(**detail: Any) -> dict[str, Any]:
 def test_a_target_gets_the_fields_moto_would_render() -> None:
     from moto.events.utils import EventTemplateParser
 
+    motofixes.apply()  # fix 20's default template: moto's own left "account" out
     event = moto_event(records=[{"id": "r-1", "amount": 1.5, "tags": ["x"]}, {"id": "r-2"}])
     rendered = EventTemplateParser.parse(input_template=None, input_paths_map={}, event=event)
     assert fix_events.default_target_event(event) == rendered
-    assert "account" not in rendered  # moto's default template leaves it out
+    assert list(fix_events.default_target_event(event)) == list(rendered) == ENVELOPE
 
 
 @pytest.mark.parametrize(
@@ -191,16 +206,7 @@ def test_rules_deliver_and_archive_as_before(aws_env: None) -> None:
         got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
         assert len(got) == 1
         body = json.loads(got[0]["Body"])
-        assert set(body) == {
-            "id",
-            "time",
-            "version",
-            "detail-type",
-            "source",
-            "region",
-            "resources",
-            "detail",
-        }
+        assert list(body) == ENVELOPE  # every field AWS puts in the envelope (fix 20)
         assert body["detail"] == {"kind": "keep", "n": [1, 2]}
         assert body["time"].endswith("Z") and body["source"] == "sdp.x"
         # the archive target (an input transformer) still takes every event
@@ -961,3 +967,302 @@ def test_item_reads_are_served_without_the_response_model(records: Any) -> None:
     assert DynamoResult.execute_result is fix_dynamodb.dynamo_result
     answer = records.batch_get_item(RequestItems={"sdp-records": {"Keys": [{"pk": {"S": "a"}}]}})
     assert answer["Responses"]["sdp-records"] == [{"pk": {"S": "a"}, "doc": {"S": "{}"}}]
+
+
+# -- 17, 18, 20: the bus's policy, and events as AWS delivers them ---------------------------
+
+ACCOUNT = "123456789012"
+VALIDATE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sdp/validate/sdp-validate-Role-1"
+TRACE = "Root=1-65f2c3a2-4b1e9d7c3a5f8e2b6d0c9a18;Parent=7e1d2c3b4a596877;Sampled=1"
+
+
+def bus_policy(bus_arn: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "events:PutEvents", "Resource": bus_arn}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            deny
+            | {
+                "Sid": "NoOtherPipelineSources",
+                "Condition": {
+                    "StringLike": {"events:source": "sdp.*"},
+                    "StringNotEquals": {"events:source": ["sdp.validate"]},
+                },
+            },
+            deny
+            | {
+                "Sid": "OnlyValidatePublishesAsValidate",
+                "Condition": {
+                    "StringEquals": {"events:source": "sdp.validate"},
+                    "ArnNotLike": {
+                        "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/sdp/validate/*"
+                    },
+                },
+            },
+            *(extra or []),
+        ],
+    }
+
+
+class Bus:
+    """A bus with the trust boundary's policy, an archive, and a queue taking everything."""
+
+    def __init__(self, extra: list[dict[str, Any]] | None = None) -> None:
+        self.events, self.sqs = boto3.client("events"), boto3.client("sqs")
+        self.arn = self.events.create_event_bus(Name="b")["EventBusArn"]
+        self.events.put_permission(EventBusName="b", Policy=json.dumps(bus_policy(self.arn, extra)))
+        self.events.create_archive(ArchiveName="all", EventSourceArn=self.arn)
+        self.queue = self.sqs.create_queue(QueueName="tap")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        pattern = {"source": [{"prefix": ""}]}
+        self.events.put_rule(Name="tap", EventBusName="b", EventPattern=json.dumps(pattern))
+        self.events.put_targets(
+            Rule="tap", EventBusName="b", Targets=[{"Id": "q", "Arn": queue_arn}]
+        )
+
+    def delivered(self) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(
+            QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["All"]
+        )
+        return got.get("Messages", [])
+
+    def archived(self) -> int:
+        return int(self.events.describe_archive(ArchiveName="all")["EventCount"])
+
+
+def entry(source: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "EventBusName": "b",
+        "Source": source,
+        "DetailType": "RecordsValidated",
+        "Detail": json.dumps({"forged": source}),
+        **extra,
+    }
+
+
+def as_role(role_arn: str, service: str = "events") -> Any:
+    issued = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="fn")["Credentials"]
+    return boto3.client(
+        service,
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+    )
+
+
+def test_a_denied_entry_fails_alone_and_nothing_of_it_is_delivered(aws_env: None) -> None:
+    with mock_aws():
+        bus = Bus()
+        result = bus.events.put_events(
+            Entries=[entry("app.web"), entry("sdp.validate"), entry("sdp.hack"), entry("app.b")]
+        )
+        assert result["FailedEntryCount"] == 2
+        codes = [e.get("ErrorCode") for e in result["Entries"]]
+        denied = "NotAuthorizedForSourceException"
+        assert codes == [None, denied, denied, None]  # in order, each entry on its own
+        assert result["Entries"][1]["ErrorMessage"] == "Not authorized for the source."
+        delivered = [json.loads(m["Body"])["source"] for m in bus.delivered()]
+        assert sorted(delivered) == ["app.b", "app.web"]
+        assert bus.archived() == 2
+
+
+def test_a_role_may_publish_its_own_source_only(aws_env: None) -> None:
+    with mock_aws():
+        bus = Bus()
+        validate = as_role(VALIDATE_ROLE)
+        assert validate.put_events(Entries=[entry("sdp.validate")])["FailedEntryCount"] == 0
+        store = as_role(f"arn:aws:iam::{ACCOUNT}:role/sdp/store/sdp-store-Role-2")
+        refused = store.put_events(Entries=[entry("sdp.validate")])
+        assert refused["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+        [message] = bus.delivered()
+        assert json.loads(message["Body"])["source"] == "sdp.validate"
+
+
+def test_aws_sources_are_reserved(aws_env: None) -> None:
+    with mock_aws():
+        events = boto3.client("events")
+        result = events.put_events(Entries=[entry("aws.ec2") | {"EventBusName": "default"}])
+        assert result["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+
+
+@pytest.mark.parametrize(
+    ("condition", "code"),
+    [
+        ({"StringEquals": {"events:detail-type": "Secret"}}, "NotAuthorizedForDetailTypeException"),
+        (None, "AccessDeniedException"),
+        ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, "InternalException"),
+    ],
+)
+def test_the_error_names_what_the_deny_was_about(
+    aws_env: None, condition: dict[str, Any] | None, code: str
+) -> None:
+    with mock_aws():
+        bus = Bus()
+        statement: dict[str, Any] = {
+            "Sid": "Extra",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "events:PutEvents",
+            "Resource": bus.arn,
+        }
+        if condition:
+            statement["Condition"] = condition
+        bus.events.put_permission(
+            EventBusName="b", Policy=json.dumps(bus_policy(bus.arn, [statement]))
+        )
+        result = bus.events.put_events(Entries=[entry("app.web") | {"DetailType": "Secret"}])
+        assert result["Entries"][0]["ErrorCode"] == code
+        if code == "AccessDeniedException":
+            assert (
+                "explicit deny in a resource-based policy" in result["Entries"][0]["ErrorMessage"]
+            )
+        if code == "InternalException":  # a policy the local cloud cannot evaluate: loud
+            assert "DateGreaterThan" in result["Entries"][0]["ErrorMessage"]
+        assert bus.delivered() == []
+
+
+def test_entries_moto_refuses_are_still_refused_by_moto(aws_env: None) -> None:
+    with mock_aws():
+        bus = Bus()
+        result = bus.events.put_events(
+            Entries=[entry("app.web") | {"Detail": "{not json"}, {"Source": "x", "Detail": "{}"}]
+        )
+        assert [e["ErrorCode"] for e in result["Entries"]] == ["MalformedDetail", "InvalidArgument"]
+        with pytest.raises(bus.events.exceptions.ClientError, match="less than or equal to 10"):
+            bus.events.put_events(Entries=[entry("app.web")] * 11)
+
+
+def test_a_bus_from_cloudformation_keeps_its_policy(aws_env: None) -> None:
+    bus_arn = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/cfn-bus"
+    policy = bus_policy(bus_arn)
+    template = {
+        "Resources": {
+            "Bus": {
+                "Type": "AWS::Events::EventBus",
+                "Properties": {"Name": "cfn-bus", "Policy": policy},
+            }
+        }
+    }
+    with mock_aws():
+        boto3.client("cloudformation").create_stack(
+            StackName="s", TemplateBody=json.dumps(template)
+        )
+        events = boto3.client("events")
+        described = json.loads(events.describe_event_bus(Name="cfn-bus")["Policy"])
+        assert [s["Sid"] for s in described["Statement"]] == [
+            "NoOtherPipelineSources",
+            "OnlyValidatePublishesAsValidate",
+        ]
+        refused = events.put_events(Entries=[entry("sdp.validate") | {"EventBusName": "cfn-bus"}])
+        assert refused["FailedEntryCount"] == 1
+
+
+def test_the_trace_header_arrives_as_aws_trace_header_and_only_valid_ones(aws_env: None) -> None:
+    with mock_aws():
+        bus = Bus()
+        bus.events.put_events(
+            Entries=[
+                entry("app.a", TraceHeader=TRACE),
+                entry("app.b", TraceHeader="not-a-trace-header"),
+                entry("app.c"),
+            ]
+        )
+        headers = {
+            json.loads(m["Body"])["source"]: m["Attributes"].get("AWSTraceHeader")
+            for m in bus.delivered()
+        }
+        assert headers == {"app.a": TRACE, "app.b": None, "app.c": None}
+
+
+def test_a_delivered_event_parses_as_powertools_eventbridge_model(aws_env: None) -> None:
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+    with mock_aws():
+        bus = Bus()
+        bus.events.put_events(Entries=[entry("app.web", Resources=["arn:aws:s3:::b"])])
+        [message] = bus.delivered()
+        body = json.loads(message["Body"])
+        assert list(body) == ENVELOPE
+        parsed = EventBridgeModel.model_validate(body)
+        assert parsed.account == ACCOUNT and parsed.resources == ["arn:aws:s3:::b"]
+
+
+def test_a_replayed_event_has_the_envelope_without_moto_bookkeeping(aws_env: None) -> None:
+    import time as clock
+    from datetime import UTC, datetime, timedelta
+
+    with mock_aws():
+        bus = Bus()
+        bus.events.put_events(Entries=[entry("app.web", TraceHeader=TRACE)])
+        bus.delivered()  # the first delivery
+        queue = bus.sqs.get_queue_url(QueueName="tap")["QueueUrl"]
+        bus.sqs.purge_queue(QueueUrl=queue)
+        rule_arn = bus.events.describe_rule(Name="tap", EventBusName="b")["Arn"]
+        now = datetime.now(UTC)
+        bus.events.start_replay(
+            ReplayName="again",
+            EventSourceArn=bus.events.describe_archive(ArchiveName="all")["ArchiveArn"],
+            EventStartTime=now - timedelta(minutes=5),
+            EventEndTime=now + timedelta(minutes=5),
+            Destination={"Arn": bus.arn, "FilterArns": [rule_arn]},
+        )
+        deadline = clock.monotonic() + 10
+        messages: list[dict[str, Any]] = []
+        while not messages and clock.monotonic() < deadline:
+            messages = bus.delivered()
+        [message] = messages
+        body = json.loads(message["Body"])
+        assert list(body) == [*ENVELOPE, "replay-name"]
+        assert body["replay-name"] == "again"
+        assert "AWSTraceHeader" not in message["Attributes"]  # replays carry none, as on AWS
+
+
+# -- 19. Step Functions' service integrations call with the state machine's role -----------
+
+
+def test_a_state_machine_publishes_with_its_role(aws_env: None) -> None:
+    import time as clock
+
+    definition = {
+        "StartAt": "Announce",
+        "States": {
+            "Announce": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::events:putEvents",
+                "Parameters": {
+                    "Entries": [
+                        {
+                            "Source": "sdp.validate",
+                            "DetailType": "RecordsValidated",
+                            "Detail": {"by": "saga"},
+                            "EventBusName": "b",
+                        }
+                    ]
+                },
+                "End": True,
+            }
+        },
+    }
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        bus = Bus()
+        sfn = boto3.client("stepfunctions")
+        outcomes = {}
+        for name, role in (
+            ("own", VALIDATE_ROLE),
+            ("other", f"arn:aws:iam::{ACCOUNT}:role/sdp/store/r"),
+        ):
+            machine = sfn.create_state_machine(
+                name=name, definition=json.dumps(definition), roleArn=role
+            )["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+            deadline = clock.monotonic() + 20
+            status = "RUNNING"
+            while status == "RUNNING" and clock.monotonic() < deadline:
+                clock.sleep(0.05)
+                status = sfn.describe_execution(executionArn=execution)["status"]
+            outcomes[name] = status
+        assert outcomes == {"own": "SUCCEEDED", "other": "FAILED"}
+        [message] = bus.delivered()
+        assert json.loads(message["Body"])["detail"] == {"by": "saga"}

@@ -17,6 +17,7 @@ from localcloud.runtime import (
     Outcome,
     Poller,
     Worker,
+    execution_role_credentials,
     failed_message_ids,
     lambda_environment,
     sqs_event,
@@ -126,17 +127,32 @@ def config(
         architecture="arm64",
         environment=env or {},
         source=FunctionSource("Fn", "fn", code, handler, (), tracing=True),
+        role_arn="arn:aws:iam::123456789012:role/sdp/demo/fn-role",
     )
+
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ASIAFUNCTION",
+    "AWS_SECRET_ACCESS_KEY": "secret",
+    "AWS_SESSION_TOKEN": "token",
+}
 
 
 def test_environment_holds_lambda_variables_and_nothing_of_the_parent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("SECRET_OF_THE_RUNTIME", "x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     env = lambda_environment(
-        config(tmp_path, "m.h", env={"A": "1"}), endpoint="http://e", region="eu-west-1", extra={}
+        config(tmp_path, "m.h", env={"A": "1"}),
+        endpoint="http://e",
+        region="eu-west-1",
+        extra={},
+        credentials=CREDENTIALS,
     )
     assert "SECRET_OF_THE_RUNTIME" not in env
+    # the function's own identity, never the runtime's credentials
+    assert {k: env[k] for k in CREDENTIALS} == CREDENTIALS
     assert env["A"] == "1"
     assert env["AWS_ENDPOINT_URL"] == "http://e"
     assert env["AWS_REGION"] == "eu-west-1"
@@ -145,11 +161,76 @@ def test_environment_holds_lambda_variables_and_nothing_of_the_parent(
     assert env["LAMBDA_TASK_ROOT"].endswith("echo/src")
 
 
+def test_a_function_calls_with_a_session_of_its_own_execution_role(tmp_path: Path) -> None:
+    asked: list[dict[str, Any]] = []
+
+    class Sts:
+        def assume_role(self, **kwargs: Any) -> dict[str, Any]:
+            asked.append(kwargs)
+            n = len(asked)
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"ASIA{n}",
+                    "SecretAccessKey": f"s{n}",
+                    "SessionToken": f"t{n}",
+                }
+            }
+
+    cfg = config(tmp_path, "m.h")
+    assert execution_role_credentials(Sts(), cfg) == {
+        "AWS_ACCESS_KEY_ID": "ASIA1",
+        "AWS_SECRET_ACCESS_KEY": "s1",
+        "AWS_SESSION_TOKEN": "t1",
+    }
+    assert asked[0]["RoleArn"] == "arn:aws:iam::123456789012:role/sdp/demo/fn-role"
+    assert asked[0]["RoleSessionName"] == "fn"
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="no execution role"):
+        execution_role_credentials(Sts(), replace(cfg, role_arn=""))
+
+
+def test_the_sqs_event_passes_system_and_message_attributes_through() -> None:
+    message = {
+        "MessageId": "m1",
+        "ReceiptHandle": "r1",
+        "Body": "{}",
+        "MD5OfBody": "99914b932bd37a50b983c5e7c90ae93b",
+        "MD5OfMessageAttributes": "d41d8cd98f00b204e9800998ecf8427e",
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1764226800000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1764226800001",
+            "AWSTraceHeader": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+        },
+        "MessageAttributes": {"k": {"StringValue": "v", "DataType": "String"}},
+    }
+    [record] = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")["Records"]
+    assert record["attributes"] == message["Attributes"]
+    assert record["messageAttributes"] == {
+        "k": {
+            "stringValue": "v",
+            "binaryValue": None,
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    }
+    assert record["md5OfMessageAttributes"] == "d41d8cd98f00b204e9800998ecf8427e"
+    from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+    parsed = SqsModel.model_validate({"Records": [record]})
+    assert parsed.Records[0].attributes.AWSTraceHeader == message["Attributes"]["AWSTraceHeader"]
+
+
 def test_worker_reports_init_failure_with_traceback(tmp_path: Path) -> None:
     cfg = config(tmp_path, "no_such_module.handler")
     worker = Worker(
         cfg,
-        lambda_environment(cfg, endpoint="http://e", region="us-east-1", extra={}),
+        lambda_environment(
+            cfg, endpoint="http://e", region="us-east-1", extra={}, credentials=CREDENTIALS
+        ),
         tmp_path / "fn.log",
     )
     outcome = worker.start()
