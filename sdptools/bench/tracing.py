@@ -45,7 +45,7 @@ COLD_CODE = """
 import json, time
 began = time.perf_counter()
 import store_service.app as m
-m._runtime()
+m.runtime()
 handler = time.perf_counter()
 import botocore.client
 botocore = time.perf_counter()
