@@ -177,7 +177,7 @@ def run_cost(result: Result, sim: Simulator, prices: Mapping[str, float]) -> dic
             usd = capacity_s / 3600 * prices["dynamodb_provisioned_wcu_hour"]
             tables[name] = {"mode_provisioned_wcu_seconds": round(capacity_s), "usd": usd}
         else:
-            units = sum(table.consumed)
+            units = sum(table.consumed) + table.excess_units
             usd = units * prices["dynamodb_on_demand_write_request_units_per_million"] / 1e6
             tables[name] = {"write_request_units": round(units), "usd": usd}
     # tables the simulation does not bound (the rejected table) are priced on demand

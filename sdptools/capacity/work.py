@@ -60,6 +60,14 @@ class TableWork:
     rru: float  # read units per published record
     hot_wru: float  # write units per published record on the hottest item
     hot_key: str = ""
+    items: float = 0.0  # items written per published record (0: not measured)
+    duplicates: float = 0.0  # failed conditional writes per published record
+
+    @property
+    def net_wru(self) -> float:
+        """Write units per record without the failed conditional writes (a record item
+        written again, 1 unit each: a throttled run's waste, not the record's work)."""
+        return max(0.0, self.wru - self.duplicates)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ def work_from_report(report: Mapping[str, Any], source: str) -> Work:
             rru=round(float(row.get("rru", 0)) / published, 6),
             hot_wru=round(float(hottest[1]) / published, 8),
             hot_key=str(hottest[0]),
+            items=round(float(row.get("items_written", 0)) / published, 6),
+            duplicates=round(float(row.get("conditional_failures", 0)) / published, 6),
         )
     eventbridge = server.get("eventbridge") or {}
     priced = cost_report(units, published)

@@ -116,13 +116,13 @@ def run_profile(work: Any, settings: Any, rules: Any, profile: Any, prices: Any)
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from sdptools.cost.report import load_prices
     from sdptools.capacity import chart
     from sdptools.capacity.analysis import sustained_cost
     from sdptools.capacity.recommend import recommend
     from sdptools.capacity.rules import Rules, RulesError
     from sdptools.capacity.settings import defaults, stack_parameters
     from sdptools.capacity.work import WorkError, load_work, newest_report
+    from sdptools.cost.report import load_prices
 
     began = time.perf_counter()
     profile = read_profile(args)

@@ -88,9 +88,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def capacity_modes(units_per_record: dict[str, Any], rate: float) -> dict[str, Any]:
     """The DynamoDB tables on-demand or provisioned at `rate`: the cheaper, and the
     utilisation where provisioned starts to pay (sdptools.capacity.analysis)."""
-    from sdptools.cost.report import load_prices
     from sdptools.capacity.analysis import sustained_cost
     from sdptools.capacity.work import TableWork, Work
+    from sdptools.cost.report import load_prices
 
     tables = {
         name: TableWork(wru=float(t.get("wru", 0.0)), rru=float(t.get("rru", 0.0)), hot_wru=0.0)
