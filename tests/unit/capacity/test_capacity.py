@@ -224,3 +224,20 @@ def test_recommended_stack_parameters_exist_in_the_templates(work: Work, rules: 
         declared = yaml_parse((path / "template.yaml").read_text())["Parameters"]
         assert set(params) <= set(declared), (stack, set(params) - set(declared))
 
+
+def test_recommended_events_fill_whole_eventbridge_chunks_and_meet_the_cost_target(
+    work: Work, rules: Rules
+) -> None:
+    from sdptools.capacity.analysis import CHUNK_KB, ENTRY_KB
+    from sdptools.capacity.recommend import chunk_fits
+
+    largest = max(ENTRY_KB / s.records_per_message for s in work.stages.values())
+    one_chunk = chunk_fits(work)[0]
+    assert one_chunk * largest <= CHUNK_KB < (one_chunk + 1) * largest
+    prices = load_prices()
+    settings, advice = recommend(work, rules, profiles.ramp("0:100000:60"), defaults(ROOT), prices)
+    assert settings.records_per_event == one_chunk, advice["candidates"]
+    sim = Simulator(work, settings, rules)
+    # the targets together: <= $0.50 per million records at a sustained 100,000/s with
+    # the settings that meet the latency target
+    assert sustained_cost(work, 100000, prices, sim=sim)["usd_per_million_provisioned"] <= 0.50
