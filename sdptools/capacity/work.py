@@ -80,6 +80,9 @@ class Work:
     target_invocations: float  # EventBridge deliveries to the pipeline's queues
     s3_puts: float
     units_per_record: dict[str, Any] = field(default_factory=dict)  # as sdptools.cost prices it
+    # of the store's messages, the share carrying records for the records table (enrich's
+    # RecordsEnriched); the others are the stages' small RecordsRejected (1: not measured)
+    store_message_share: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +99,7 @@ class Work:
                 target_invocations=float(data["target_invocations"]),
                 s3_puts=float(data["s3_puts"]),
                 units_per_record=dict(data.get("units_per_record") or {}),
+                store_message_share=float(data.get("store_message_share", 1.0)),
             )
         except (KeyError, TypeError) as exc:
             raise WorkError(f"not a measured work file: missing or wrong {exc}") from None
@@ -160,6 +164,8 @@ def work_from_report(report: Mapping[str, Any], source: str) -> Work:
             duplicates=round(float(row.get("conditional_failures", 0)) / published, 6),
         )
     eventbridge = server.get("eventbridge") or {}
+    enriched = float(((eventbridge.get("sources") or {}).get("sdp.enrich") or {}).get("entries", 0))
+    to_store = float(deliveries.get("sdp-store", 0))
     priced = cost_report(units, published)
     invocations = priced["usage"]["eventbridge_target_invocations"]
     return Work(
@@ -172,6 +178,9 @@ def work_from_report(report: Mapping[str, Any], source: str) -> Work:
         target_invocations=float(invocations) / published,
         s3_puts=float(priced["usage"]["s3_put"]) / published,
         units_per_record=_plain(priced["units_per_record"]),
+        store_message_share=round(min(1.0, enriched / to_store), 4)
+        if enriched and to_store
+        else 1.0,
     )
 
 

@@ -84,6 +84,9 @@ class WriteModel:
     timeout_s: float = 60.0
     visibility_s: float = 360.0
     batch_size: int = 10  # messages per invocation
+    # of them, the share carrying records for the table (the others carry rejected
+    # records to another table: a slot of the batch, no write to this one)
+    message_share: float = 1.0
     group_records: float = 10000.0  # MaxRecordsPerEvent: records merged into one group
     records_per_message: float = 100.0
     record_units: float = 1.0  # write units of a record item (and of its duplicate)
@@ -385,7 +388,9 @@ class StoreWrites:
         queue = self._queue
         out: list[_Message] = []
         w = self.scale
-        while queue and len(out) < self.m.batch_size:
+        slots = self.m.batch_size * self.m.message_share  # the batch's messages for this table
+        wanted = max(1, int(slots) + (self.rng.random() < slots - int(slots)))
+        while queue and len(out) < wanted:
             head = queue[0]
             size = (head.per_message or self.m.records_per_message) * w
             pieces: list[Cohort] = []
@@ -643,6 +648,11 @@ def write_model(work: Any, settings: Any, rules: Any, records_per_message: float
         elif index_units:
             index_items = index_units / INDEX_ITEM_UNITS
     items = int(rules.value("dynamodb_batch_items_max"))
+    # the store's messages: those with records for this table, and the small rejected ones
+    share = min(1.0, max(0.05, work.store_message_share))
+    per_message = records_per_message / share
+    if settings.records_per_event:
+        per_message = min(per_message, float(settings.records_per_event))
     in_flight = int(
         (stage.write_concurrency if stage else None) or rules.value("store_requests_in_flight")
     )
@@ -671,8 +681,9 @@ def write_model(work: Any, settings: Any, rules: Any, records_per_message: float
         timeout_s=stage.timeout_s if stage else 60.0,
         visibility_s=stage.visibility_s if stage else 360.0,
         batch_size=stage.batch_size if stage else 10,
+        message_share=share,
         group_records=float(settings.records_per_event or 10000),
-        records_per_message=records_per_message,
+        records_per_message=per_message,
         record_units=record_units,
         index_items_per_record=index_items,
         index_item_units=index_units / index_items if index_items else INDEX_ITEM_UNITS,
