@@ -183,15 +183,19 @@ class Simulator:
             if table.pending and t >= table.pending[0]:
                 table.capacity = min(self.table_quota, max(table.capacity, table.pending[1]))
                 table.pending = None
-            trigger = self.rules.value("dynamodb_autoscaling_trigger_s")
-            recent = table.consumed[-int(trigger) :]
-            over = (
-                bool(recent)
-                and len(recent) >= trigger
-                and all(c > ts.target_utilisation * table.capacity for c in recent)
+            # CloudWatch's consumed capacity per minute, over the target for the trigger's
+            # consecutive minutes (a second's dip inside a minute does not reset it)
+            trigger = int(self.rules.value("dynamodb_autoscaling_trigger_s"))
+            recent = table.consumed[-trigger:]
+            minutes = [
+                sum(recent[start : start + 60]) / len(recent[start : start + 60])
+                for start in range(0, len(recent), 60)
+            ]
+            over = len(recent) >= trigger and all(
+                m > ts.target_utilisation * table.capacity for m in minutes
             )
             if over and table.pending is None:
-                wanted = min(ts.max_write_units, max(recent) / ts.target_utilisation)
+                wanted = min(ts.max_write_units, max(minutes) / ts.target_utilisation)
                 if wanted > table.capacity:
                     delay = self.rules.value("dynamodb_autoscaling_update_s")
                     table.pending = (t + delay, wanted)
