@@ -253,8 +253,7 @@ class Simulator:
         while t < limit:
             rate = profile.rates[t] if t < profile.seconds else 0.0
             offered += rate
-            if rate:
-                stages["ingest"].queue.append(Cohort(t, rate, 0.0, t))
+            self._offer(stages["ingest"], t, rate)
             budget = self._deliver_waiting(bus, stages, t)
             for table in tables.values():
                 self._update_table(table, t)
@@ -343,6 +342,14 @@ class Simulator:
             dead_lettered_written=dead_written / store_share,
         )
 
+    def _offer(self, ingest: StageState, t: int, rate: float) -> None:
+        """A second's records, sent in requests of up to the producer's batch size."""
+        if rate <= 0:
+            return
+        size = self.records_per_message("ingest")
+        per_request = rate / math.ceil(rate / size) if size > 0 else rate
+        ingest.queue.append(Cohort(t, rate, 0.0, t, per_message=per_request))
+
     def _serve_stage(
         self,
         name: str,
@@ -378,7 +385,7 @@ class Simulator:
                     count=cohort.count * share,
                     attempt=1,
                     stored=0.0,
-                    per_message=0.0,
+                    per_message=cohort.per_message if name != "store" else 0.0,
                     announced=False,
                 ),
             )
@@ -602,6 +609,7 @@ class Simulator:
                     head.latency + queued + wait + processing,
                     t,
                     head.variance + spread,
+                    per_message=self._message_out(stage, head, served, envs, depth),
                 )
             )
             head.count -= take
@@ -613,6 +621,39 @@ class Simulator:
             for cohort in out:
                 cohort.count *= share
         return out, extra
+
+    def _message_out(
+        self, stage: StageState, head: Cohort, served: float, envs: float, depth: float
+    ) -> float:
+        """Records per event a stage publishes for records that came in messages of
+        ``head.per_message``: a consumer merges the messages of one invocation into one
+        event (bus/consumer.py), up to the records per event its entries hold. An
+        environment finds waiting what arrived while it was busy: k messages an
+        invocation with k = rate x invocation time / environments, 1 at least (each is
+        taken as it comes), the batch size at most (all of them, with a backlog)."""
+        size = head.per_message or self.records_per_message(stage.name)
+        nxt = _next_stage(stage.name)
+        if nxt is None:
+            return 0.0
+        measured = self.work.stages[nxt].records_per_message
+        if nxt == "store":  # enrich's events, not the small rejected ones among them
+            measured /= min(1.0, max(0.05, self.work.store_message_share))
+        # the most records an event held in the measurement (entries are packed up to
+        # the entry size), never fewer than came in one message; the settings' cap
+        cap = max(measured, size)
+        if self.settings.records_per_event:
+            cap = min(cap, float(self.settings.records_per_event))
+        ss = self.settings.stages.get(stage.name)
+        if ss is None:  # the HTTP front: one event per request
+            return min(size, cap)
+        per_record = self.work.stages[stage.name].ms_per_record / 1000
+        messages_per_s = served / size if size > 0 else 0.0
+        busy = messages_per_s * size * per_record  # environments busy with records
+        merged = float(ss.batch_size)
+        if envs > busy and depth <= envs * ss.batch_size * size:
+            merged = messages_per_s * self.overhead_s / (envs - busy)
+            merged = max(merged, messages_per_s * ss.window_s / max(envs, 1e-9))
+        return min(cap, size * min(float(ss.batch_size), max(1.0, merged)))
 
 
 # the latency of a cohort as ten equally weighted points of a normal distribution with
