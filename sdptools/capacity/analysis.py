@@ -66,6 +66,9 @@ def summarize(result: Result, sim: Simulator, prices: Mapping[str, float]) -> di
     throttles = {
         name: {
             "throttled_write_units": round(table.throttled_units, 1),
+            "throttle_events": round(table.throttle_events),
+            "throttled_requests": round(table.throttled_requests),
+            "duplicate_writes": round(table.duplicates),
             "seconds_throttled": table.throttled_seconds,
             "peak_consumed_wcu": round(table.peak_consumed, 1),
             "final_capacity_wcu": round(table.capacity, 1),

@@ -28,7 +28,7 @@ as discrete events (a few representative environments, each standing for
    attempts per request. An INSERT of a record an earlier attempt stored is refused as
    ``DuplicateItem``: a failed conditional write, which consumes the item's write units.
    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
-   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html
+   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
    Then the batch's time index items (``BatchWriteItem``, the same attempts).
 4. **The consumer** (bus/consumer.py): the messages an invocation receives are handled as
    one group; when any request of the group is still refused after its attempts (the
