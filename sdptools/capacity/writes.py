@@ -53,11 +53,12 @@ import random
 from collections import deque
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sdptools.capacity.engine import Cohort
-
+# the engine's queued records (sdptools.capacity.engine.Cohort, a dataclass: count,
+# latency, enqueued, variance, attempt, stored, per_message, announced); not imported,
+# the engine imports this module
+Cohort = Any
 EPS = 1e-9
 
 
