@@ -117,11 +117,21 @@ class Limiter:
         self.tables = tables
         self.stats_file = stats_file
         self._lock = threading.Lock()
+        # per table, in total and per (epoch) second: throttle events (each item of a
+        # batch, or single-item request, refused: CloudWatch's WriteThrottleEvents),
+        # throttled requests (a single-item request refused, a batch request whose every
+        # item was refused: ThrottledRequests), units refused and admitted, requests
+        # made, and INSERT statements written or refused as DuplicateItem
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
         self.stats: dict[str, dict[str, Any]] = {
             name: {
+                "throttle_events": 0,
                 "throttled_requests": 0,
                 "throttled_units": 0.0,
                 "admitted_units": 0.0,
+                "requests": 0,
+                "inserted": 0,
+                "duplicates": 0,
                 "per_second": {},
             }
             for name in tables
@@ -150,6 +160,7 @@ class Limiter:
         return cls(tables, Path(stats) if stats else None)
 
     def admit(self, table: str, units: float, kind: str = "Write") -> bool:
+        """Take ``units`` from the table's bucket; False (a throttle event) if it cannot."""
         limit = self.tables.get(table)
         bucket = None if limit is None else (limit.write if kind == "Write" else limit.read)
         if bucket is None:
@@ -157,15 +168,61 @@ class Limiter:
         with self._lock:
             ok = bucket.take(units)
             row = self.stats[table]
+            second = self._second(table)
             if ok:
                 row["admitted_units"] += units
+                second["admitted_units"] += units
             else:
-                row["throttled_requests"] += 1
+                row["throttle_events"] += 1
                 row["throttled_units"] += units
-                second = str(int(time.time()))
-                row["per_second"][second] = row["per_second"].get(second, 0.0) + units
+                second["throttle_events"] += 1
+                second["throttled_units"] += units
             self._dirty = True
         return ok
+
+    def request(self, tables: set[str], throttled: set[str]) -> None:
+        """Count one API request to each of ``tables``, throttled on ``throttled``."""
+        with self._lock:
+            for table in tables & set(self.stats):
+                row, second = self.stats[table], self._second(table)
+                row["requests"] += 1
+                second["requests"] += 1
+                if table in throttled:
+                    row["throttled_requests"] += 1
+                    second["throttled_requests"] += 1
+            self._dirty = True
+
+    def inserted(self, tables: list[str], answers: list[Any]) -> None:
+        """Count, per table, the INSERT statements written and those refused because the
+        key exists (DuplicateItem: a failed conditional write, which consumes units)."""
+        with self._lock:
+            for table, answer in zip(tables, answers, strict=False):
+                if table not in self.stats:
+                    continue
+                error = (answer or {}).get("Error") if isinstance(answer, dict) else None
+                key = "duplicates" if error and error.get("Code") == "DuplicateItem" else None
+                if key is None and error:
+                    continue
+                key = key or "inserted"
+                self.stats[table][key] = self.stats[table].get(key, 0) + 1
+                second = self._second(table)
+                second[key] = second.get(key, 0) + 1
+            self._dirty = True
+
+    def _second(self, table: str) -> dict[str, float]:
+        key = str(int(time.time()))
+        per_second: dict[str, dict[str, float]] = self.stats[table]["per_second"]
+        if key not in per_second:
+            per_second[key] = {
+                "admitted_units": 0.0,
+                "throttled_units": 0.0,
+                "throttle_events": 0,
+                "throttled_requests": 0,
+                "requests": 0,
+                "inserted": 0,
+                "duplicates": 0,
+            }
+        return per_second[key]
 
     def write_stats(self) -> None:
         if self.stats_file is None:
@@ -227,10 +284,12 @@ def call_action(self: Any) -> Any:
     if action in WRITE_ACTIONS:
         from localcloud.meter.dynamo import write_ops
 
-        sized = _write_units(action, write_ops(action, params))
-        for table, units in _by_table(sized).items():
+        sized = _by_table(_write_units(action, write_ops(action, params)))
+        for table, units in sized.items():
             if not limiter.admit(table, units):
+                limiter.request(set(sized), {table})
                 return _error(limiter.tables[table], "Write")
+        limiter.request(set(sized), set())
     elif action in READ_ACTIONS:
         table = str(params.get("TableName") or next(iter(params.get("RequestItems") or {}), ""))
         keys = len(((params.get("RequestItems") or {}).get(table) or {}).get("Keys") or [1])
@@ -252,25 +311,32 @@ def _batch_statements(self: Any, limiter: Limiter, params: dict[str, Any]) -> An
     statements = list(params.get("Statements") or [])
     ops = write_ops("BatchExecuteStatement", params)
     if len(ops) != len(statements):  # not all inserts: judged as one request
-        sized = _write_units("BatchExecuteStatement", ops)
-        for table, units in _by_table(sized).items():
+        sized = _by_table(_write_units("BatchExecuteStatement", ops))
+        for table, units in sized.items():
             if not limiter.admit(table, units):
+                limiter.request(set(sized), {table})
                 return _error(limiter.tables[table], "Write")
+        limiter.request(set(sized), set())
         return _ORIGINAL["call_action"](self)
     refused: dict[int, TableLimit] = {}
-    for i, (table, units) in enumerate(_write_units("BatchExecuteStatement", ops)):
+    sized_ops = _write_units("BatchExecuteStatement", ops)
+    for i, (table, units) in enumerate(sized_ops):
         if not limiter.admit(table, units):
             refused[i] = limiter.tables[table]
-    if not refused:
-        return _ORIGINAL["call_action"](self)
+    limiter.request({t for t, _ in sized_ops}, _all_refused(sized_ops, refused))
     admitted = [s for i, s in enumerate(statements) if i not in refused]
     answers: list[Any] = []
+    status, headers, body = 200, {"Content-Type": "application/x-amz-json-1.0"}, ""
     if admitted:
         self.params = {**params, "Statements": admitted}
         status, headers, body = _ORIGINAL["call_action"](self)
         if status != 200:
             return status, headers, body
         answers = list(orjson.loads(body).get("Responses") or [])
+        kept = [t for i, (t, _) in enumerate(sized_ops) if i not in refused]
+        limiter.inserted(kept, answers)
+    if not refused:
+        return status, headers, body
     merged = []
     done = iter(answers)
     for i in range(len(statements)):
@@ -294,6 +360,16 @@ def _batch_statements(self: Any, limiter: Limiter, params: dict[str, Any]) -> An
     )
 
 
+def _all_refused(sized: list[tuple[str, float]], refused: dict[int, TableLimit]) -> set[str]:
+    """Tables every one of whose items in a batch request was refused: DynamoDB counts
+    a batch as a ThrottledRequest only then (each refused item is a throttle event).
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html"""
+    tables = {t for t, _ in sized}
+    return {
+        t for t in tables if all(i in refused for i, (name, _) in enumerate(sized) if name == t)
+    }
+
+
 def _batch_write(self: Any, limiter: Limiter, params: dict[str, Any]) -> Any:
     from localcloud.meter.dynamo import write_ops
 
@@ -310,6 +386,10 @@ def _batch_write(self: Any, limiter: Limiter, params: dict[str, Any]) -> Any:
             else:
                 unprocessed.setdefault(table, []).append(request)
                 last = limiter.tables[table]
+    limiter.request(
+        set(request_items),
+        {t for t in unprocessed if not kept.get(t)},
+    )
     if not unprocessed:
         return _ORIGINAL["call_action"](self)
     if not kept and last is not None:  # nothing could be written: the exception

@@ -66,6 +66,9 @@ def summarize(result: Result, sim: Simulator, prices: Mapping[str, float]) -> di
     throttles = {
         name: {
             "throttled_write_units": round(table.throttled_units, 1),
+            "throttle_events": round(table.throttle_events),
+            "throttled_requests": round(table.throttled_requests),
+            "duplicate_writes": round(table.duplicates),
             "seconds_throttled": table.throttled_seconds,
             "peak_consumed_wcu": round(table.peak_consumed, 1),
             "final_capacity_wcu": round(table.capacity, 1),
@@ -177,7 +180,7 @@ def run_cost(result: Result, sim: Simulator, prices: Mapping[str, float]) -> dic
             usd = capacity_s / 3600 * prices["dynamodb_provisioned_wcu_hour"]
             tables[name] = {"mode_provisioned_wcu_seconds": round(capacity_s), "usd": usd}
         else:
-            units = sum(table.consumed)
+            units = sum(table.consumed) + table.excess_units
             usd = units * prices["dynamodb_on_demand_write_request_units_per_million"] / 1e6
             tables[name] = {"write_request_units": round(units), "usd": usd}
     # tables the simulation does not bound (the rejected table) are priced on demand

@@ -29,8 +29,9 @@ construction of these rules; it is reported so that a rule that did drop would s
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sdptools.capacity.profiles import Profile
@@ -38,7 +39,11 @@ from sdptools.capacity.rules import Rules
 from sdptools.capacity.settings import QUEUED_STAGES, Settings, TableSettings
 from sdptools.capacity.work import STAGE_ORDER, TABLE_STAGE, Work
 
+_COUNT = operator.attrgetter("count")
 DRAIN_TAIL_S = 1800  # simulate at most this long after the profile ends
+# the store's writes are run request by request once what its environments could write
+# reaches this share of the records table's capacity (below, a second's writes fit)
+WRITES_FROM_UTILISATION = 0.9
 
 
 @dataclass
@@ -48,6 +53,13 @@ class Cohort:
     latency: float  # seconds accumulated so far (the cohort's mean)
     enqueued: float  # second they entered the current queue
     variance: float = 0.0  # of the latency: each wait and invocation adds its spread
+    # records the store handles again (sdptools.capacity.writes): the delivery attempt,
+    # the share already in the table, the records per message (0: as measured), and
+    # whether they were announced downstream already
+    attempt: int = 1
+    stored: float = 0.0
+    per_message: float = 0.0
+    announced: bool = False
 
 
 @dataclass
@@ -60,6 +72,12 @@ class TableState:
     pending: tuple[float, float] | None = None  # (time it applies, new capacity)
     throttled_units: float = 0.0
     throttled_seconds: int = 0
+    # units admitted in a second beyond its capacity (the admission bucket's carried
+    # units, sdptools.capacity.writes): billed, not a new peak of the table
+    excess_units: float = 0.0
+    throttle_events: float = 0.0  # items refused (CloudWatch WriteThrottleEvents)
+    throttled_requests: float = 0.0  # requests refused entirely (ThrottledRequests)
+    duplicates: float = 0.0  # items written again: failed conditional writes
     peak_consumed: float = 0.0
     older_peak: float = 0.0  # the peak consumed before the on-demand window
 
@@ -73,7 +91,7 @@ class StageState:
     served: float = 0.0
 
     def depth(self) -> float:
-        return sum(c.count for c in self.queue)
+        return sum(map(_COUNT, self.queue))
 
 
 @dataclass
@@ -87,6 +105,8 @@ class Second:
     throttled_units: dict[str, float]
     retried: float
     dead_lettered: float
+    inserted: float = 0.0  # records written to the records table for the first time
+    throttle_events: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,11 +123,14 @@ class Result:
     profile_seconds: int
     tables: dict[str, TableState]
     dead_lettered_counters: float = 0.0  # the aggregate's: records stored, not counted
+    # dead-lettered records an earlier attempt had written to the table (counted in both)
+    dead_lettered_written: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lost(self) -> float:
-        return max(0.0, self.offered - self.stored - self.dead_lettered - self.backlog_end)
+        dead_only = self.dead_lettered - self.dead_lettered_written
+        return max(0.0, self.offered - self.stored - dead_only - self.backlog_end)
 
 
 class Simulator:
@@ -132,6 +155,16 @@ class Simulator:
         self.attempts_per_s = attempts / max(0.5, sum(waits))
         self.attempts = attempts * int(r.value("saga_attempts"))
         self.requests_in_flight = r.value("store_requests_in_flight")
+        from sdptools.capacity.writes import RECORDS_TABLE, write_model
+
+        # the store's writes to a records table near or past its capacity are run
+        # request by request (sdptools.capacity.writes); None: the per-second rule only
+        self.writes_model = (
+            write_model(work, settings, rules, self.records_per_message("store"))
+            if RECORDS_TABLE in work.tables and work.tables[RECORDS_TABLE].wru
+            else None
+        )
+        self.seed = 7
 
     # -- capacity ---------------------------------------------------------------------
     def _table_state(self, name: str) -> TableState:
@@ -150,15 +183,19 @@ class Simulator:
             if table.pending and t >= table.pending[0]:
                 table.capacity = min(self.table_quota, max(table.capacity, table.pending[1]))
                 table.pending = None
-            trigger = self.rules.value("dynamodb_autoscaling_trigger_s")
-            recent = table.consumed[-int(trigger) :]
-            over = (
-                bool(recent)
-                and len(recent) >= trigger
-                and all(c > ts.target_utilisation * table.capacity for c in recent)
+            # CloudWatch's consumed capacity per minute, over the target for the trigger's
+            # consecutive minutes (a second's dip inside a minute does not reset it)
+            trigger = int(self.rules.value("dynamodb_autoscaling_trigger_s"))
+            recent = table.consumed[-trigger:]
+            minutes = [
+                sum(recent[start : start + 60]) / len(recent[start : start + 60])
+                for start in range(0, len(recent), 60)
+            ]
+            over = len(recent) >= trigger and all(
+                m > ts.target_utilisation * table.capacity for m in minutes
             )
             if over and table.pending is None:
-                wanted = min(ts.max_write_units, max(recent) / ts.target_utilisation)
+                wanted = min(ts.max_write_units, max(minutes) / ts.target_utilisation)
                 if wanted > table.capacity:
                     delay = self.rules.value("dynamodb_autoscaling_update_s")
                     table.pending = (t + delay, wanted)
@@ -207,37 +244,56 @@ class Simulator:
         }
         seconds: list[Second] = []
         latencies: list[tuple[float, float, float]] = []
-        stored = dead = dead_store = offered = 0.0
+        stored = dead = dead_store = dead_written = offered = 0.0
         bus: deque[tuple[str, Cohort]] = deque()  # deliveries the bus still owes
+        writes = self._store_writes(tables)
+        wanted = dict.fromkeys(STAGE_ORDER, 0.0)
         limit = profile.seconds + tail_s
         t = 0
         while t < limit:
             rate = profile.rates[t] if t < profile.seconds else 0.0
             offered += rate
-            if rate:
-                stages["ingest"].queue.append(Cohort(t, rate, 0.0, t))
-            self._deliver(bus, stages, t)
+            self._offer(stages["ingest"], t, rate)
+            budget = self._deliver_waiting(bus, stages, t)
             for table in tables.values():
                 self._update_table(table, t)
-            wanted = {s: self._wanted(stages[s]) for s in STAGE_ORDER}
-            envs = self._allocate(stages, wanted)
+            # the account's concurrency, shared in proportion to what each stage asked
+            # for in the second before (each asks once its deliveries of this second are in)
+            share = min(1.0, self.account / sum(wanted.values())) if any(wanted.values()) else 1.0
+            envs: dict[str, float] = {}
             retried = dead_now = stored_now = 0.0
             throttled: dict[str, float] = {}
+            events: dict[str, float] = {}
             for name in STAGE_ORDER:
-                out, extra = self._serve(stages[name], envs[name], tables, t, throttled)
+                stage = stages[name]
+                on = (
+                    name == "store"
+                    and writes is not None
+                    and self._writes_on(stage, tables, writes)
+                )
+                wanted[name] = self._wanted(stage, on)
+                stage.envs = envs[name] = wanted[name] * share
+                out, extra, inserted = self._serve_stage(
+                    name,
+                    stage,
+                    envs[name],
+                    tables,
+                    t=t,
+                    throttled=throttled,
+                    events=events,
+                    writes=writes if on else None,
+                )
                 retried += extra["retried"]
                 dead_now += extra["dead"]
                 if name == "store":
                     dead_store += extra["dead"]
-                    for cohort in out:
-                        latencies.extend(_spread(cohort))
-                        stored_now += cohort.count
-                nxt = _next_stage(name)
-                if nxt is not None:
-                    share = self.work.stages[nxt].records / self.work.stages[name].records
-                    for cohort in out:
-                        cohort.count *= share
-                        bus.append((nxt, cohort))
+                    dead_written += extra.get("dead_written", 0.0)
+                    latencies.extend(point for cohort in out for point in _spread(cohort))
+                    stored_now += inserted
+                # delivered at once: a record crosses a hop in milliseconds (hop latency
+                # and invocations are added to its latency), so it may cross several in
+                # one second, within the second's EventBridge quotas
+                self._deliver(self._forward(name, out), stages, t, budget, bus)
             stored += stored_now
             dead += dead_now
             seconds.append(
@@ -245,16 +301,20 @@ class Simulator:
                     t=t,
                     offered=rate,
                     stored=stored_now,
-                    queues={s: round(stages[s].depth(), 3) for s in STAGE_ORDER},
+                    queues=_depths(stages, writes),
                     concurrency={s: round(envs[s], 2) for s in STAGE_ORDER},
                     table_capacity={n: round(tb.capacity, 1) for n, tb in tables.items()},
                     throttled_units={n: round(v, 1) for n, v in throttled.items()},
                     retried=retried,
                     dead_lettered=dead_now,
+                    inserted=stored_now,
+                    throttle_events={n: round(v, 1) for n, v in events.items()},
                 )
             )
             t += 1
             backlog = sum(s.depth() for s in stages.values()) + sum(c.count for _, c in bus)
+            if writes is not None:
+                backlog += writes.held()
             if t >= profile.seconds and backlog < 1e-6:
                 break
         store_share = self.work.stages["store"].records
@@ -263,6 +323,9 @@ class Simulator:
         backlog = sum(stages[s].depth() / self.work.stages[s].records for s in upto) + sum(
             c.count / self.work.stages[s].records for s, c in bus if s in upto
         )
+        if writes is not None:  # records the store holds or already wrote, not announced
+            backlog += writes.unstored() / store_share
+            backlog -= sum(c.count * c.stored for c in stages["store"].queue) / store_share
         return Result(
             profile=profile.name,
             settings=self.settings.name,
@@ -276,39 +339,119 @@ class Simulator:
             profile_seconds=profile.seconds,
             tables=tables,
             dead_lettered_counters=dead - dead_store,
+            dead_lettered_written=dead_written / store_share,
         )
 
-    def _deliver(
+    def _offer(self, ingest: StageState, t: int, rate: float) -> None:
+        """A second's records, sent in requests of up to the producer's batch size."""
+        if rate <= 0:
+            return
+        size = self.records_per_message("ingest")
+        per_request = rate / math.ceil(rate / size) if size > 0 else rate
+        ingest.queue.append(Cohort(t, rate, 0.0, t, per_message=per_request))
+
+    def _serve_stage(
+        self,
+        name: str,
+        stage: StageState,
+        envs: float,
+        tables: dict[str, TableState],
+        *,
+        t: int,
+        throttled: dict[str, float],
+        events: dict[str, float],
+        writes: Any,
+    ) -> tuple[list[Cohort], dict[str, float], float]:
+        """(records out, retried and dead-lettered, records written for the first time
+        to the store's table); ``writes``: the store's writes run request by request."""
+        if name == "store" and writes is not None:
+            return self._serve_writes(
+                stage, envs, tables, t=t, throttled=throttled, events=events, writes=writes
+            )
+        out, extra = self._serve(stage, envs, tables, t, throttled)
+        return out, extra, sum(c.count for c in out) if name == "store" else 0.0
+
+    def _forward(self, name: str, out: list[Cohort]) -> list[tuple[str, Cohort]]:
+        """What a stage handled, bound for the next stage, in its proportion."""
+        nxt = _next_stage(name)
+        if nxt is None:
+            return []
+        share = self.work.stages[nxt].records / self.work.stages[name].records
+        return [
+            (
+                nxt,
+                replace(
+                    cohort,
+                    count=cohort.count * share,
+                    attempt=1,
+                    stored=0.0,
+                    per_message=cohort.per_message if name != "store" else 0.0,
+                    announced=False,
+                ),
+            )
+            for cohort in out
+        ]
+
+    def _store_writes(self, tables: dict[str, TableState]) -> Any:
+        """The request-level model of the store's writes (None: the per-second rule)."""
+        from sdptools.capacity.writes import RECORDS_TABLE, StoreWrites
+
+        if self.writes_model is None or RECORDS_TABLE not in tables:
+            return None
+        return StoreWrites(self.writes_model, seed=self.seed)
+
+    def _deliver_waiting(
         self, bus: deque[tuple[str, Cohort]], stages: dict[str, StageState], t: int
+    ) -> list[float]:
+        """A new second: EventBridge's quotas are whole again; what they held back in
+        earlier seconds goes first. Returns what is left of them."""
+        budget = [
+            self.rules.value("eventbridge_putevents_per_s"),
+            self.rules.value("eventbridge_invocations_per_s"),
+        ]
+        waiting = list(bus)
+        bus.clear()
+        self._deliver(waiting, stages, t, budget, bus)
+        return budget
+
+    def _deliver(
+        self,
+        items: list[tuple[str, Cohort]],
+        stages: dict[str, StageState],
+        t: int,
+        budget: list[float],
+        bus: deque[tuple[str, Cohort]],
     ) -> None:
-        """What the bus owes reaches the queues, within EventBridge's per-second quotas
-        (both counted per record from the measured requests and invocations)."""
-        pending = sum(c.count for _, c in bus)
+        """Records on their way reach the next queues within EventBridge's per-second
+        quotas (``budget``: PutEvents requests and target invocations left this second,
+        both counted per record from the measured work); what is over them waits on the
+        bus for the next second (throttled invocations are retried, not dropped)."""
+        pending = sum(c.count for _, c in items)
         if not pending:
             return
-        put_quota = self.rules.value("eventbridge_putevents_per_s")
-        invoke_quota = self.rules.value("eventbridge_invocations_per_s")
         fraction = min(
             1.0,
-            put_quota / max(1e-9, pending * self.work.putevents_requests),
-            invoke_quota / max(1e-9, pending * self.work.target_invocations),
+            budget[0] / max(1e-9, pending * self.work.putevents_requests),
+            budget[1] / max(1e-9, pending * self.work.target_invocations),
         )
-        for _ in range(len(bus)):
-            stage, cohort = bus.popleft()
+        budget[0] -= pending * fraction * self.work.putevents_requests
+        budget[1] -= pending * fraction * self.work.target_invocations
+        for stage, cohort in items:
             moved = cohort.count * fraction
             if moved > 0:
                 stages[stage].queue.append(
-                    Cohort(cohort.published, moved, cohort.latency + self.hop_s, t, cohort.variance)
+                    replace(cohort, count=moved, latency=cohort.latency + self.hop_s, enqueued=t)
                 )
             rest = cohort.count - moved
             if rest > 1e-9:
-                late = Cohort(cohort.published, rest, cohort.latency + 1.0, t, cohort.variance)
-                bus.append((stage, late))
+                bus.append((stage, replace(cohort, count=rest, latency=cohort.latency + 1.0)))
 
-    def _wanted(self, stage: StageState) -> float:
-        """Execution environments this stage would use this second."""
+    def _wanted(self, stage: StageState, every_poller: bool = False) -> float:
+        """Execution environments this stage would use this second: as many as its
+        backlog needs at the measured rate, or (``every_poller``: the store's writes run
+        request by request) every poller, each taking a batch while messages wait."""
         depth = stage.depth()
-        if depth <= 0:
+        if depth <= 0 and not every_poller:
             stage.pollers = max(0.0, stage.pollers - self.poller_step)
             return 0.0
         per_env, _ = self._per_env_rate(stage.name)
@@ -319,17 +462,8 @@ class Simulator:
             initial = self.rules.value("lambda_sqs_initial_pollers")
             grow = stage.pollers + self.poller_step if stage.pollers else initial
             stage.pollers = min(cap, grow)
-        need = math.ceil(depth / per_env)
+        need = stage.pollers if every_poller else math.ceil(depth / per_env)
         return float(min(stage.pollers, need, stage.envs + self.function_step))
-
-    def _allocate(
-        self, stages: dict[str, StageState], wanted: dict[str, float]
-    ) -> dict[str, float]:
-        total = sum(wanted.values())
-        scale = min(1.0, self.account / total) if total else 1.0
-        for name, want in wanted.items():
-            stages[name].envs = want * scale
-        return {name: stages[name].envs for name in wanted}
 
     def _table_limit(
         self, stage: str, tables: dict[str, TableState], t: int, throttled: dict[str, float]
@@ -348,6 +482,73 @@ class Simulator:
             if tw.hot_wru:  # one item lives in one partition
                 limit = min(limit, self.partition_limit / (tw.hot_wru / reach))
         return limit, used
+
+    def _records_capacity(self, tables: dict[str, TableState]) -> tuple[float, float]:
+        """(write units/s the records table takes now, units per store record)."""
+        from sdptools.capacity.writes import RECORDS_TABLE
+
+        table = tables[RECORDS_TABLE]
+        reach = self.work.stages["store"].records
+        tw = self.work.tables[RECORDS_TABLE]
+        per_record = tw.net_wru / reach
+        capacity = table.capacity
+        if tw.hot_wru:  # one item lives in one partition
+            capacity = min(capacity, self.partition_limit * per_record / (tw.hot_wru / reach))
+        return capacity, per_record
+
+    def _writes_on(self, stage: StageState, tables: dict[str, TableState], writes: Any) -> bool:
+        """Whether the store's writes run request by request this second: while the
+        model holds work, or once the store's queue holds most of a second of the
+        records table's capacity (below that, a second's writes fit in the table)."""
+        if writes.busy():
+            return True
+        capacity, per_record = self._records_capacity(tables)
+        return stage.depth() * per_record >= WRITES_FROM_UTILISATION * capacity
+
+    def _serve_writes(
+        self,
+        stage: StageState,
+        envs: float,
+        tables: dict[str, TableState],
+        *,
+        t: int,
+        throttled: dict[str, float],
+        events: dict[str, float],
+        writes: Any,
+    ) -> tuple[list[Cohort], dict[str, float], float]:
+        """The store against its records table, request by request (see _writes_on):
+        (records announced downstream, retried and dead-lettered, records written to
+        the table for the first time)."""
+        from sdptools.capacity.writes import RECORDS_TABLE
+
+        table = tables[RECORDS_TABLE]
+        reach = self.work.stages["store"].records
+        capacity, _ = self._records_capacity(tables)
+        sec = writes.advance(t, stage.queue, capacity, envs)
+        table.consumed.append(min(sec.admitted_units, table.capacity))
+        table.excess_units += max(0.0, sec.admitted_units - table.capacity)
+        table.peak_consumed = max(table.peak_consumed, table.consumed[-1])
+        table.duplicates += sec.duplicates
+        if sec.throttle_events > 0:
+            table.throttled_units += sec.throttled_units
+            table.throttle_events += sec.throttle_events
+            table.throttled_requests += sec.throttled_requests
+            table.throttled_seconds += 1
+            throttled[table.name] = throttled.get(table.name, 0.0) + sec.throttled_units
+            events[table.name] = events.get(table.name, 0.0) + sec.throttle_events
+        served = sum(c.count for c in sec.out)
+        stage.served = served
+        for other in tables.values():  # the store's other tables (rejected records)
+            if other is not table and TABLE_STAGE.get(other.name) == "store":
+                units = served * self.work.tables[other.name].wru / reach
+                other.consumed.append(units)
+                other.peak_consumed = max(other.peak_consumed, units)
+        extra = {
+            "retried": sec.retried,
+            "dead": sec.dead_lettered,
+            "dead_written": sec.dead_lettered_written,
+        }
+        return sec.out, extra, sec.inserted
 
     def _serve(
         self,
@@ -408,6 +609,7 @@ class Simulator:
                     head.latency + queued + wait + processing,
                     t,
                     head.variance + spread,
+                    per_message=self._message_out(stage, head, served, envs, depth),
                 )
             )
             head.count -= take
@@ -419,6 +621,39 @@ class Simulator:
             for cohort in out:
                 cohort.count *= share
         return out, extra
+
+    def _message_out(
+        self, stage: StageState, head: Cohort, served: float, envs: float, depth: float
+    ) -> float:
+        """Records per event a stage publishes for records that came in messages of
+        ``head.per_message``: a consumer merges the messages of one invocation into one
+        event (bus/consumer.py), up to the records per event its entries hold. An
+        environment finds waiting what arrived while it was busy: k messages an
+        invocation with k = rate x invocation time / environments, 1 at least (each is
+        taken as it comes), the batch size at most (all of them, with a backlog)."""
+        size = head.per_message or self.records_per_message(stage.name)
+        nxt = _next_stage(stage.name)
+        if nxt is None:
+            return 0.0
+        measured = self.work.stages[nxt].records_per_message
+        if nxt == "store":  # enrich's events, not the small rejected ones among them
+            measured /= min(1.0, max(0.05, self.work.store_message_share))
+        # the most records an event held in the measurement (entries are packed up to
+        # the entry size), never fewer than came in one message; the settings' cap
+        cap = max(measured, size)
+        if self.settings.records_per_event:
+            cap = min(cap, float(self.settings.records_per_event))
+        ss = self.settings.stages.get(stage.name)
+        if ss is None:  # the HTTP front: one event per request
+            return min(size, cap)
+        per_record = self.work.stages[stage.name].ms_per_record / 1000
+        messages_per_s = served / size if size > 0 else 0.0
+        busy = messages_per_s * size * per_record  # environments busy with records
+        merged = float(ss.batch_size)
+        if envs > busy and depth <= envs * ss.batch_size * size:
+            merged = messages_per_s * self.overhead_s / (envs - busy)
+            merged = max(merged, messages_per_s * ss.window_s / max(envs, 1e-9))
+        return min(cap, size * min(float(ss.batch_size), max(1.0, merged)))
 
 
 # the latency of a cohort as ten equally weighted points of a normal distribution with
@@ -432,6 +667,12 @@ def _spread(cohort: Cohort) -> list[tuple[float, float, float]]:
     return [
         (cohort.published, max(floor, cohort.latency + z * sd), cohort.count / len(_Z)) for z in _Z
     ]
+
+
+def _depths(stages: dict[str, StageState], writes: Any) -> dict[str, float]:
+    """Records in each stage's queue; the store's count those its invocations hold."""
+    held = writes.held() if writes is not None else 0.0
+    return {s: round(stages[s].depth() + (held if s == "store" else 0.0), 3) for s in STAGE_ORDER}
 
 
 def _next_stage(name: str) -> str | None:

@@ -44,15 +44,30 @@ def _invocation_s(work: Work, rules: Rules, stage: str, records: float) -> float
     )
 
 
+def chunk_fits(work: Work, chunks: tuple[int, ...] = (1, 2)) -> list[int]:
+    """Records per event that fill whole 64 KB chunks at every hop: EventBridge bills
+    each started 64 KB of an entry as one event, so an entry of 1.05 chunks costs two.
+    Per-record sizes are the measured entries' (packed to 256 KB) over their records;
+    the largest record (the stored one) decides.
+    https://aws.amazon.com/eventbridge/pricing/"""
+    from sdptools.capacity.analysis import CHUNK_KB, ENTRY_KB
+
+    largest = max(ENTRY_KB / s.records_per_message for s in work.stages.values())
+    fits = [int(n * CHUNK_KB // largest) for n in chunks]
+    return [n for n in fits if RECORDS_PER_EVENT_CHOICES[-1] < n < RECORDS_PER_EVENT_CHOICES[1]]
+
+
 def recommend(
     work: Work, rules: Rules, profile: Profile, base: Settings, prices: dict[str, float]
 ) -> tuple[Settings, dict[str, Any]]:
-    """The cheapest of the candidate settings (records per event from large to small)
-    whose simulation of `profile` meets every target; else the one closest to it."""
+    """The cheapest of the candidate settings (records per event from large to small,
+    with the sizes that fill whole EventBridge chunks) whose simulation of `profile`
+    meets every target; else the one closest to it."""
     from sdptools.capacity.analysis import summarize
 
     tried = []
-    for per_event in RECORDS_PER_EVENT_CHOICES:
+    choices = sorted(set(RECORDS_PER_EVENT_CHOICES) | set(chunk_fits(work)), reverse=True)
+    for per_event in choices:
         settings, extra = _candidate(work, rules, profile, base, prices, per_event)
         sim = Simulator(work, settings, rules)
         summary = summarize(sim.run(profile), sim, prices)

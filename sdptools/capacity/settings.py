@@ -26,6 +26,9 @@ class StageSettings:
     batch_size: int = 10  # messages per invocation
     window_s: float = 0.0  # MaximumBatchingWindowInSeconds
     max_concurrency: int | None = 20  # ScalingConfig.MaximumConcurrency (None: not set)
+    timeout_s: float = 60.0  # the function's Timeout
+    visibility_s: float = 360.0  # the queue's VisibilityTimeout
+    write_concurrency: int | None = None  # WRITE_CONCURRENCY (None: not set)
 
 
 @dataclass(frozen=True)
@@ -73,23 +76,41 @@ def _value(node: Any, parameters: dict[str, Any]) -> Any:
 def _stage_settings(path: Path) -> StageSettings:
     template = _load(path)
     parameters = template.get("Parameters") or {}
-    for resource in (template.get("Resources") or {}).values():
+    resources = template.get("Resources") or {}
+    for resource in resources.values():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+        function = resource.get("Properties") or {}
+        for event in (function.get("Events") or {}).values():
             if event.get("Type") != "SQS":
                 continue
             props = event.get("Properties") or {}
             scaling = _value(props.get("ScalingConfig"), parameters) or {}
             concurrency = _value(scaling.get("MaximumConcurrency"), parameters)
+            variables = (function.get("Environment") or {}).get("Variables") or {}
+            writes = _value(variables.get("WRITE_CONCURRENCY"), parameters)
             return StageSettings(
                 batch_size=int(_value(props.get("BatchSize", 10), parameters) or 10),
                 window_s=float(
                     _value(props.get("MaximumBatchingWindowInSeconds", 0), parameters) or 0
                 ),
                 max_concurrency=int(concurrency) if concurrency not in (None, "", 0) else None,
+                timeout_s=float(_value(function.get("Timeout", 3), parameters) or 3),
+                visibility_s=_visibility(resources, props.get("Queue"), parameters),
+                write_concurrency=int(writes) if writes not in (None, "") else None,
             )
     return StageSettings()
+
+
+def _visibility(resources: dict[str, Any], queue: Any, parameters: dict[str, Any]) -> float:
+    """The VisibilityTimeout of the queue an event source reads (``!GetAtt Q.Arn``);
+    SQS's default, 30 s, when the template does not set it."""
+    name = None
+    if isinstance(queue, dict) and "Fn::GetAtt" in queue:
+        target = queue["Fn::GetAtt"]
+        name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+    props = (resources.get(str(name)) or {}).get("Properties") or {}
+    return float(_value(props.get("VisibilityTimeout", 30), parameters) or 30)
 
 
 def _table_settings(path: Path) -> dict[str, TableSettings]:

@@ -207,6 +207,15 @@ def format_text(payload: dict[str, Any]) -> str:
             f"throttled WRU {table}",
             [r["throttles"].get(table, {}).get("throttled_write_units") for r in runs],
         )
+        if any(r["throttles"].get(table, {}).get("throttle_events") for r in runs):
+            row(
+                f"throttle events {table}",
+                [r["throttles"].get(table, {}).get("throttle_events") for r in runs],
+            )
+            row(
+                f"written again (duplicates) {table}",
+                [r["throttles"].get(table, {}).get("duplicate_writes") for r in runs],
+            )
     for stage in runs[0]["peak_concurrency"]:
         row(f"peak concurrency {stage}", [r["peak_concurrency"][stage] for r in runs])
     row("cost of the profile (USD)", [r["cost"]["usd"] for r in runs])

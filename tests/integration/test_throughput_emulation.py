@@ -94,6 +94,6 @@ def test_pipeline_loses_nothing_under_throttling(throttled_cloud) -> None:
     assert counts["stored_in_table"] == counts["validated"], counts
     assert report["ok"], report["checks"]
     stats = json.loads(Path(stats_file).read_text())
-    assert stats["sdp-records"]["throttled_requests"] > 0, stats["sdp-records"]
+    assert stats["sdp-records"]["throttle_events"] > 0, stats["sdp-records"]
     status = cloud.runtime.status() if cloud.runtime else {}
     assert all(row["workers"] <= 2 for row in status.values())
