@@ -15,9 +15,18 @@ def test_a_childs_memory_is_counted_and_shared_pages_count_once() -> None:
     assert 0 < alone_pss <= alone_rss
     # a child that holds 200 MB of its own: both sums grow by about that much
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(30)"]
+        [
+            sys.executable,
+            "-c",
+            "import time; b = bytearray(200 * 2**20); print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        # measured once the child holds all of it: sampled while it still grows, RSS and
+        # PSS (read one after the other) would not describe the same moment
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 20
         while True:
             rss, pss = tree_memory_mb(os.getpid())

@@ -110,7 +110,8 @@ def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, MemoryEmitter]]
     xray_recorder.configure(
         emitter=emitter, context=Context(), sampling=False, context_missing="IGNORE_ERROR"
     )
-    monkeypatch.setitem(tracing._TRACERS, "store", tracer)
+    # this process's only tracer, whatever earlier tests built (a process has one)
+    monkeypatch.setattr(tracing, "_TRACERS", {"store": tracer})
     xray_recorder.begin_segment("sdp-store")
     yield tracer, emitter
     xray_recorder.clear_trace_entities()
@@ -208,7 +209,8 @@ def otel(
 ) -> Iterator[tuple[Any, Any]]:
     tracer, exporter = otel_module
     exporter.clear()
-    monkeypatch.setitem(tracing._TRACERS, "store", tracer)
+    # this process's only tracer, whatever earlier tests built (a process has one)
+    monkeypatch.setattr(tracing, "_TRACERS", {"store": tracer})
     monkeypatch.setenv(
         "_X_AMZN_TRACE_ID",
         "Root=1-6b145b01-57d05054a38abb1a8b12f888;Parent=70de5b6f19ff9a0a;Sampled=1",
