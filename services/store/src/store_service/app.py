@@ -44,7 +44,7 @@ def _runtime() -> tuple[StoreConfig, Consumer, DynamoBatchWriter, S3Archive, Rec
 def store_batch(envelope: Any) -> list[Output]:
     config, _, dynamo, archive, claims = _runtime()
     if envelope.contract == "RecordsRejected":
-        expires = int(time.time()) + config.rejected_retention_days * 86400
+        expires = logic.expires_at(config.rejected_retention_days, time.time())
         items = logic.dedupe_items(
             (logic.rejected_item(r, expires) for r in envelope.data["rejections"]), ("pk", "sk")
         )
@@ -53,8 +53,11 @@ def store_batch(envelope: Any) -> list[Output]:
     stored_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     batches = {d.metadata.batch_id: d for d in envelope.deliveries()}  # a repeat: once
     parts = [(d, logic.dedupe_by_id(d.data["records"])) for d in batches.values()]
+    expires = logic.expires_at(config.records_retention_days, time.time())
     items = [
-        logic.record_item(r, stored_at, origin=original_batch_id(d.metadata.batch_id))
+        logic.record_item(
+            r, stored_at, origin=original_batch_id(d.metadata.batch_id), expires=expires
+        )
         for d, records in parts
         for r in records
     ]
@@ -65,7 +68,7 @@ def store_batch(envelope: Any) -> list[Output]:
     for delivered, records in parts:
         mine = [r for r in records if next(owned)]
         batch_id = original_batch_id(delivered.metadata.batch_id)
-        index += logic.index_items(batch_id, mine)
+        index += logic.index_items(batch_id, mine, expires)
         archived = logic.archive_objects(batch_id, mine)
         objects += archived
         archives = [
