@@ -11,6 +11,19 @@ from enrich_service.config import ConfigError, EnrichConfig
 def test_reads_the_table_and_defaults_the_ttl() -> None:
     config = EnrichConfig.from_env({"REFERENCE_TABLE": "sdp-reference"})
     assert config == EnrichConfig(reference_table="sdp-reference", segment_cache_ttl_seconds=300)
+    assert config.ip_prefixes == (24, 48)
+
+
+@pytest.mark.parametrize(("raw", "prefixes"), [("16/32", (16, 32)), ("off", None), ("", (24, 48))])
+def test_reads_the_ip_truncation(raw: str, prefixes: tuple[int, int] | None) -> None:
+    environ = {"REFERENCE_TABLE": "t", "IP_TRUNCATION": raw}
+    assert EnrichConfig.from_env(environ).ip_prefixes == prefixes
+
+
+@pytest.mark.parametrize("raw", ["yes", "24", "40/48"])
+def test_a_malformed_ip_truncation_is_named_in_the_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="IP_TRUNCATION"):
+        EnrichConfig.from_env({"REFERENCE_TABLE": "t", "IP_TRUNCATION": raw})
 
 
 def test_reads_the_ttl() -> None:

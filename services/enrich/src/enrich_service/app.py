@@ -17,16 +17,19 @@ SERVICE = "enrich"
 
 
 @cache
-def _runtime() -> tuple[Consumer, DynamoSegmentLookup]:
+def _runtime() -> tuple[Consumer, DynamoSegmentLookup, EnrichConfig]:
     config = EnrichConfig.from_env(os.environ)
     consumer = Consumer.from_env(SERVICE, os.environ, for_service(SERVICE))
-    return consumer, DynamoSegmentLookup(
+    lookup = DynamoSegmentLookup(
         config.reference_table, ttl_seconds=config.segment_cache_ttl_seconds
     )
+    return consumer, lookup, config
 
 
 def enrich_batch(envelope: Any) -> list[Output]:
-    return [Output("RecordsEnriched", enrich_records(envelope.data["records"], _runtime()[1]))]
+    _, lookup, config = _runtime()
+    records = enrich_records(envelope.data["records"], lookup, ip_prefixes=config.ip_prefixes)
+    return [Output("RecordsEnriched", records)]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

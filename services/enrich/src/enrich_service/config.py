@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from enrich_service.ipnetwork import DEFAULT_PREFIXES, Prefixes, parse_truncation
+
 __all__ = ["ConfigError", "EnrichConfig"]
 
 DEFAULT_SEGMENT_CACHE_TTL_SECONDS = 300
@@ -25,6 +27,9 @@ class EnrichConfig:
 
     reference_table: str
     segment_cache_ttl_seconds: int = DEFAULT_SEGMENT_CACHE_TTL_SECONDS
+    # bits of an IPv4 / IPv6 address kept once geolocated (IP_TRUNCATION: "24/48" by
+    # default, "off" keeps addresses whole; enrich_service.ipnetwork)
+    ip_prefixes: Prefixes | None = DEFAULT_PREFIXES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EnrichConfig:
@@ -38,6 +43,7 @@ class EnrichConfig:
             segment_cache_ttl_seconds=_non_negative_int(
                 environ, "SEGMENT_CACHE_TTL_SECONDS", DEFAULT_SEGMENT_CACHE_TTL_SECONDS
             ),
+            ip_prefixes=_ip_truncation(environ),
         )
 
 
@@ -52,3 +58,13 @@ def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> in
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
     return value
+
+
+def _ip_truncation(environ: Mapping[str, str]) -> Prefixes | None:
+    raw = environ.get("IP_TRUNCATION", "").strip()
+    if not raw:
+        return DEFAULT_PREFIXES
+    try:
+        return parse_truncation(raw)
+    except ValueError as exc:
+        raise ConfigError(f"IP_TRUNCATION: {exc}") from None
