@@ -18,6 +18,7 @@ numbered, described in its module's docstring and covered by tests/unit/localclo
 12. dynamodb
 13. dynamodb
 14. dynamodb
+15. kms
 
 ``apply()`` installs them all, once per process (the moto server calls it at start-up).
 """
@@ -32,8 +33,8 @@ def apply() -> None:
     global _APPLIED  # noqa: PLW0603 - patches are process-wide by nature
     if _APPLIED:
         return
-    from localcloud.motofixes import core, dynamodb, events, sqs, stepfunctions
+    from localcloud.motofixes import core, dynamodb, events, kms, sqs, stepfunctions
 
-    for module in (dynamodb, stepfunctions, events, sqs, core):
+    for module in (dynamodb, stepfunctions, events, sqs, core, kms):
         module.apply()
     _APPLIED = True
