@@ -161,7 +161,8 @@ def unloadable_binaries(
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["check-native"] and len(args) in (2, 3) and set(args[2:]) <= set(_ELF_MACHINES):
-        bad = unloadable_binaries(Path(args[1]), *args[2:])
+        architecture = args[2] if len(args) == 3 else LAMBDA_ARCHITECTURE
+        bad = unloadable_binaries(Path(args[1]), architecture)
         for line in bad:
             print(f"layer: not loadable on Lambda: {line}", file=sys.stderr)
         return 1 if bad else 0
