@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,12 +44,22 @@ ENV = {
 }
 
 
-def _once(code: str, cwd: Path, python: str = sys.executable) -> float:
-    """Milliseconds of wall time for one fresh interpreter running ``code``."""
+def _run(code: str, cwd: Path, python: str = sys.executable) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of one fresh interpreter running ``code``: the CPU time
+    (user + system, of the child alone) moves much less with the machine's load."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run([python, "-c", code], cwd=cwd, env=env, check=True, capture_output=True)
-    return (time.perf_counter() - began) * 1000
+    wall = (time.perf_counter() - began) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return wall, cpu
+
+
+def _once(code: str, cwd: Path, python: str = sys.executable) -> float:
+    """Milliseconds of wall time for one fresh interpreter running ``code``."""
+    return _run(code, cwd, python)[0]
 
 
 def _wall(code: str, cwd: Path, runs: int) -> float:
@@ -66,19 +77,26 @@ def _probes() -> dict[str, tuple[str, Path]]:
 
 def compare_interpreters(
     interpreters: Mapping[str, str], runs: int = 5
-) -> dict[str, dict[str, float]]:
-    """Median milliseconds per probe (``python -c pass`` and each service's cold start)
-    for each interpreter, label -> probe -> ms. Round by round, every interpreter runs
-    every probe once, so load that comes and goes falls on all of them."""
-    samples: dict[str, dict[str, list[float]]] = {
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Median wall and CPU milliseconds per probe (``python -c pass`` and each service's
+    cold start) for each interpreter: label -> probe -> {"wall_ms", "cpu_ms"}. Round by
+    round, every interpreter runs every probe once, so load that comes and goes falls
+    on all of them."""
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {
         label: {probe: [] for probe in _probes()} for label in interpreters
     }
     for _ in range(runs):
         for probe, (code, cwd) in _probes().items():
             for label, python in interpreters.items():
-                samples[label][probe].append(_once(code, cwd, python))
+                samples[label][probe].append(_run(code, cwd, python))
     return {
-        label: {probe: round(median(values), 1) for probe, values in probes.items()}
+        label: {
+            probe: {
+                "wall_ms": round(median([wall for wall, _ in values]), 1),
+                "cpu_ms": round(median([cpu for _, cpu in values]), 1),
+            }
+            for probe, values in probes.items()
+        }
         for label, probes in samples.items()
     }
 
