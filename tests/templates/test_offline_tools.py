@@ -37,7 +37,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # What the Lambda python3.13 runtime itself provides (/var/runtime), taken from the venv.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
 
-pytestmark = pytest.mark.slow
+# The module's fixture runs four tools and eight builds at once: minutes on a busy 2-core
+# machine (215 s at a load average of 8-10), so more than the suite's 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @dataclass
