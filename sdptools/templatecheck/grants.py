@@ -1,8 +1,8 @@
 """What each role is granted, against what its code calls: least privilege, checked.
 
 ``granted_actions`` reads a function's (or state machine's) ``Policies`` in its SAM
-template, SAM policy templates expanded as SAM expands them. ``called_actions`` reads the
-code the function runs: from its handler, every function and method reachable by name
+template, SAM policy templates expanded as SAM expands them. ``reachable_calls`` reads
+the code the function runs: from its handler, every function and method reachable by name
 in its package and in the layer's packages (bus, contracts, observability), and each
 boto3 client call there (``client.put_events(...)``, ``get_paginator("query")``), as the
 IAM actions that call needs. A state machine's calls are the service integrations of
