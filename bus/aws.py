@@ -21,19 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from botocore.config import _RetryDict
-
-Client = TypeVar("Client")
 
 # botocore's standard retry mode: throttling and transient errors, with backoff
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html)
 STANDARD_RETRIES: _RetryDict = {"mode": "standard", "max_attempts": 5}
 
 
-class LazyClient(Generic[Client]):
+class LazyClient[Client]:
     """A boto3 client: the one given, or one built on first use."""
 
     def __init__(self, service: str, client: Client | None = None) -> None:

@@ -60,6 +60,7 @@ class FunctionConfig:
     environment: dict[str, str]
     source: FunctionSource
     role_arn: str  # the execution role: its credentials are the function's identity
+    runtime: str = "python3.13"  # the template's Runtime, for AWS_EXECUTION_ENV
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def lambda_environment(
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -861,6 +862,7 @@ class LambdaRuntime:
             timeout_s=float(cfg.get("Timeout", 3)),
             memory_mb=int(cfg.get("MemorySize", 128)),
             architecture=(cfg.get("Architectures") or ["x86_64"])[0],
+            runtime=cfg.get("Runtime") or FunctionConfig.runtime,
             # Lambda's variables are strings; moto keeps a Number parameter's value as int.
             environment={
                 k: str(v)

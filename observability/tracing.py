@@ -166,7 +166,7 @@ def invocation_started() -> None:
         found.invocation_started()
 
 
-def propagating(call: Callable[[T], Any]) -> Callable[[T], Any]:
+def propagating[T](call: Callable[[T], Any]) -> Callable[[T], Any]:
     """``call`` wrapped to run inside the caller's current trace context, on any thread.
     Nothing is built: without a tracer in use, ``call`` itself."""
     found = current()

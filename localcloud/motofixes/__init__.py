@@ -24,6 +24,7 @@ numbered, described in its module's docstring and covered by tests/unit/localclo
 18. events (PutEvents decided against the bus's policy; callers named by ``sts``)
 19. stepfunctions (service integrations call with the state machine's role)
 20. events (the whole envelope; TraceHeader as AWSTraceHeader)
+21. kms
 
 ``apply()`` installs them all, once per process (the moto server calls it at start-up).
 """
@@ -39,9 +40,9 @@ def apply() -> None:
     if _APPLIED:
         return
     from localcloud import throughput
-    from localcloud.motofixes import core, dynamodb, events, sqs, stepfunctions, xray
+    from localcloud.motofixes import core, dynamodb, events, kms, sqs, stepfunctions, xray
 
-    for module in (dynamodb, stepfunctions, events, sqs, core, xray):
+    for module in (dynamodb, stepfunctions, events, sqs, core, xray, kms):
         module.apply()
     throughput.apply()  # tables' throughput emulation, when SDP_THROUGHPUT asks for it
     _APPLIED = True

@@ -17,14 +17,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from localcloud.schemas.model import JSON_SCHEMA, BindingError, BindingRequest
 
 Params = Mapping[str, Any]
 Result = dict[str, Any]
 
-T = TypeVar("T")
 
 # The languages AWS generates code bindings in, by the names its API takes:
 # https://docs.aws.amazon.com/eventbridge/latest/schema-reference/v1-registries-name-registryname-schemas-name-schemaname-language-language.html
@@ -544,7 +543,7 @@ def _check_content(content: str, schema_type: str) -> None:
         raise BadRequestException("Content is not an OpenAPI 3 document (no openapi: 3.x).")
 
 
-def _page(
+def _page[T](
     items: Sequence[T], params: Params, key: Callable[[T], str]
 ) -> tuple[list[T], str | None]:
     """One page of ``items`` (sorted by ``key``) after the request's NextToken."""

@@ -438,7 +438,7 @@ class StoreWrites:
                 self._start_env(inv.env, self.now)
 
     # -- one invocation ---------------------------------------------------------------
-    def _invoke(self, inv: _Invocation) -> Generator[tuple[Any, ...], Any, None]:
+    def _invoke(self, inv: _Invocation) -> Generator[tuple[Any, ...], Any]:
         m = self.m
         records = sum(msg.records for msg in inv.messages)
         yield ("sleep", m.overhead_s + records * m.cpu_s_per_record)
@@ -595,7 +595,7 @@ class _Deadline:
         self.inv = inv
 
 
-def _idle() -> Generator[tuple[Any, ...], Any, None]:
+def _idle() -> Generator[tuple[Any, ...], Any]:
     return
     yield  # never reached: a task that only carries a deadline
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from sdptools.cli.common import CliError, add_json_flag, add_target_flags, emit_json
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from mypy_boto3_schemas import SchemasClient
 
     from contracts.catalog import Catalog
-
-T = TypeVar("T")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -267,7 +265,7 @@ def _schemas_client(args: argparse.Namespace) -> SchemasClient:
     return client
 
 
-def _call_aws(call: Callable[[], T]) -> T:
+def _call_aws[T](call: Callable[[], T]) -> T:
     """Run ``call``, turning AWS and contract failures into one-line CLI errors."""
     from botocore.exceptions import BotoCoreError, ClientError
 

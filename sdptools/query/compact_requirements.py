@@ -2,8 +2,8 @@
 
 The compact function (services/compact) does not use the shared layer: its one
 dependency, duckdb, is ~66 MB of native code the other five functions do not need, and
-its Linux wheels need glibc 2.28, which python3.11's Amazon Linux 2 lacks (the layer is
-built for python3.11). The function runs on python3.12 and its build
+its Linux wheels need glibc 2.28 (Amazon Linux 2023 has 2.34). The function runs on
+python3.13 on arm64, as the others do, and its build
 (services/compact/src/Makefile) installs exactly the lock's duckdb, hash-checked.
 
     python -m sdptools.query.compact_requirements          # rewrite the file
@@ -19,12 +19,12 @@ from sdptools.templatecheck.layer import LOCK, lock_blocks
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO_ROOT / "services" / "compact" / "requirements.txt"
 DISTRIBUTIONS = ("duckdb",)  # no dependencies of its own
-# Amazon Linux 2023 (python3.12 and later runtimes)
+# Amazon Linux 2023 (the python3.12 and later runtimes)
 MAX_GLIBC = (2, 34)
 
 HEADER = """\
 # Third-party packages of the compact function (services/compact), installed by
-# services/compact/src/Makefile with --no-deps --require-hashes for python3.12 on x86_64.
+# services/compact/src/Makefile with --no-deps --require-hashes for python3.13 on arm64.
 # Generated from requirements.lock: python -m sdptools.query.compact_requirements
 """
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["check-native"] and len(args) == 2:
         from sdptools.templatecheck.layer import unloadable_binaries
 
-        bad = unloadable_binaries(Path(args[1]), "x86_64", MAX_GLIBC)
+        bad = unloadable_binaries(Path(args[1]), "arm64", MAX_GLIBC)
         for line in bad:
             print(f"compact: not loadable on Lambda: {line}", file=sys.stderr)
         return 1 if bad else 0

@@ -25,6 +25,8 @@ bus-trust-boundary          every event bus has a resource policy that denies Pu
                             ``sdp.*`` sources but the listed ones, and each listed
                             ``sdp.<name>`` to every principal outside ``role/sdp/<name>/``
 httpapi-iam-auth            HTTP APIs authorise with IAM by default; no route opts out
+alarm-actions               every alarm notifies on ALARM and on OK (AlarmActions and
+                            OKActions, actions enabled)
 ==========================  ==============================================================
 
 Exceptions to ``iam-wildcard`` are written in the template itself, each with its reason,
@@ -754,6 +756,34 @@ def check_http_apis(template: Template, name: str) -> list[Finding]:
     return findings
 
 
+# ------------------------------------------------------------------------- alarms
+ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+
+
+def check_alarm_actions(template: Template, name: str) -> list[Finding]:
+    """An alarm nobody hears of is not monitoring: each one sends its state changes to a
+    topic (the platform's sdp-alarms), when it fires and when it clears."""
+    findings = []
+    for alarm_name, resource in _resources(template, *ALARM_TYPES):
+        props = _props(resource)
+        missing = [key for key in ("AlarmActions", "OKActions") if not _as_list(props.get(key))]
+        if missing:
+            findings.append(
+                Finding(
+                    name,
+                    alarm_name,
+                    "alarm-actions",
+                    f"alarm has no {' and no '.join(missing)}: its state changes notify nobody "
+                    "(give both the alarm topic's ARN, /sdp/alarms/topic-arn)",
+                )
+            )
+        elif props.get("ActionsEnabled") is False or str(props.get("ActionsEnabled")) == "false":
+            findings.append(
+                Finding(name, alarm_name, "alarm-actions", "alarm has ActionsEnabled: false")
+            )
+    return findings
+
+
 # ------------------------------------------------------------------------- entry points
 RULES: tuple[Callable[[Template, str], list[Finding]], ...] = (
     check_rule_targets,
@@ -766,6 +796,7 @@ RULES: tuple[Callable[[Template, str], list[Finding]], ...] = (
     check_http_apis,
     check_publisher_role_paths,
     check_bus_trust_boundary,
+    check_alarm_actions,
 )
 
 

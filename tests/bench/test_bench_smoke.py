@@ -50,3 +50,21 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
         assert result.value is not None and result.value > 0, result
         if result.name != "peak_memory":
             assert result.baseline is not None and result.baseline > 0, result
+
+
+def test_cold_starts_compare_interpreters_in_one_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """The comparison docs/runtime.md reports (python3.13 against python3.11), here with this
+    interpreter under two labels: every probe, for each, from the command line."""
+    import json
+    import sys
+
+    from sdptools.bench.coldstart import SERVICES, main
+
+    assert main(["--runs", "1", "--compare", f"a={sys.executable}", f"b={sys.executable}"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"a", "b"}
+    for probes in result.values():
+        assert set(probes) == {"python_c_pass", *SERVICES}
+        assert all(m["wall_ms"] > 0 and m["cpu_ms"] > 0 for m in probes.values())
+        # a handler's cold start includes starting the interpreter
+        assert min(probes[s]["cpu_ms"] for s in SERVICES) > probes["python_c_pass"]["cpu_ms"]

@@ -37,7 +37,7 @@ def test_round_trip_through_the_bus(catalog: Catalog) -> None:
     assert entry["DetailType"] == "RecordsEnriched"
     assert entry["EventBusName"] == "sdp-bus"
     assert entry["TraceHeader"].startswith("Root=1-")
-    assert entry["Detail"].startswith('{"metadata":{"contract":"RecordsEnriched","version":1,')
+    assert entry["Detail"].startswith('{"metadata":{"contract":"RecordsEnriched","version":2,')
     assert '": ' not in entry["Detail"]
 
     received = Envelope.from_event(deliver(dict(entry)))

@@ -50,7 +50,7 @@ def test_the_stack_reads_the_platforms_parameters_and_runs_without_the_layer() -
     assert "Layers" not in props
     assert function["Metadata"]["BuildMethod"] == "makefile"
     assert (SERVICE / "src" / "Makefile").is_file()
-    assert props["Runtime"] == "python3.12"
+    assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
     [event] = props["Events"].values()
     assert event["Type"] == "ScheduleV2" and "DeadLetterConfig" in event["Properties"]
 
@@ -58,7 +58,7 @@ def test_the_stack_reads_the_platforms_parameters_and_runs_without_the_layer() -
 def test_native_files_are_checked_against_amazon_linux_2023(tmp_path: Path) -> None:
     header = bytearray(64)
     header[:4], header[5] = b"\x7fELF", 1
-    header[18:20] = (62).to_bytes(2, "little")
+    header[18:20] = (183).to_bytes(2, "little")  # EM_AARCH64
     (tmp_path / "duckdb.so").write_bytes(bytes(header) + b"\x00GLIBC_2.28\x00")
     assert compact_requirements.main(["check-native", str(tmp_path)]) == 0
     (tmp_path / "newer.so").write_bytes(bytes(header) + b"\x00GLIBC_2.38\x00")
@@ -88,6 +88,6 @@ def test_sam_build_bundles_the_package_and_duckdb_for_lambda(tmp_path: Path) -> 
     names = {p.name for p in built.iterdir()}
     assert {"compact_service", "duckdb"} <= names
     assert not names & {"bus", "contracts", "observability", "infra", "sdptools"}
-    assert layer.unloadable_binaries(built, "x86_64", compact_requirements.MAX_GLIBC) == []
+    assert layer.unloadable_binaries(built, "arm64", compact_requirements.MAX_GLIBC) == []
     size = sum(p.stat().st_size for p in built.rglob("*") if p.is_file())
     assert size < 150 * 2**20, f"{size / 2**20:.0f} MiB; Lambda allows 250 MiB unzipped"

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 import sysconfig
@@ -38,10 +40,12 @@ SERVICES = sorted(
 )
 BUILT_SERVICE = "ingest"  # two functions, an HTTP API and an SQS source
 FIXTURES = Path(__file__).parent / "fixtures"
-# What the Lambda python3.11 runtime itself provides (/var/runtime), taken from the venv.
+# What the Lambda python3.13 runtime itself provides (/var/runtime), taken from the venv.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3")
 
-pytestmark = pytest.mark.slow
+# The module's fixture runs four tools and eight builds at once: minutes on a busy 2-core
+# machine (215 s at a load average of 8-10), so more than the suite's 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @dataclass
@@ -49,11 +53,17 @@ class OfflineRun:
     report: runner.Report
     builds: dict[str, subprocess.CompletedProcess[str]]
     build_dirs: dict[str, Path]
+    host_layer: subprocess.CompletedProcess[str]
+    host_layer_dir: Path
 
 
 def _sam_build(sam: Path, template: Path, where: Path) -> subprocess.CompletedProcess[str]:
     where.mkdir(parents=True)
     env = runner.offline_env(where / "sam-app")
+    # sam builds python3.13 functions with a python3.13 from PATH (with pip: the base
+    # interpreter's, not the venv's); the layer's Makefile runs its check with PY
+    env["PATH"] = f"{Path(sys.base_prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PY"] = sys.executable
     command = [str(sam), "build", "--template", str(template), "--build-dir", str(where / "build")]
     return subprocess.run(
         command, cwd=where, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -79,11 +89,33 @@ def offline(tools: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
     with ThreadPoolExecutor(max_workers=4) as pool:
         lint = pool.submit(runner.run)
         builds = {n: pool.submit(_sam_build, sam, t, base / n) for n, t in templates.items()}
+        host_layer = pool.submit(_host_layer_build, base / "host-layer")
         return OfflineRun(
             report=lint.result(),
             builds={n: future.result() for n, future in builds.items()},
             build_dirs={n: base / n / "build" for n in templates},
+            host_layer=host_layer.result(),
+            host_layer_dir=base / "host-layer" / "python",
         )
+
+
+def _host_layer_build(where: Path) -> subprocess.CompletedProcess[str]:
+    """The layer built by the same Makefile for this machine's architecture, so that its
+    native modules load here (the arm64 layer's cannot on an x86_64 host)."""
+    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+    command = [
+        "make",
+        "--no-print-directory",
+        "-f",
+        str(layer.LAYER_DIR / "Makefile"),
+        "build-SharedLayer",
+        f"ARTIFACTS_DIR={where}",
+        f"LAYER_ARCH={arch}",
+        f"PY={sys.executable}",
+    ]
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def _unskipped(report: runner.Report, tool: str) -> str:
@@ -154,7 +186,9 @@ def test_platform_build_produces_the_layer(offline: OfflineRun) -> None:
         for p in python.glob("*.dist-info")
     }
     assert installed == set(layer.LAYER_DISTRIBUTIONS)
+    # arm64 (aarch64 ELF), glibc <= Amazon Linux 2023's, and native code is really there
     assert layer.unloadable_binaries(python) == []
+    assert layer.unloadable_binaries(python, "x86_64"), "no native file: nothing was checked"
     size = sum(p.stat().st_size for p in python.rglob("*") if p.is_file())
     assert size < 200 * 2**20, f"layer is {size / 2**20:.0f} MiB; Lambda allows 250 MiB unzipped"
 
@@ -199,9 +233,22 @@ print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values(
 
 def test_handlers_import_from_the_built_layer(offline: OfflineRun, tmp_path: Path) -> None:
     """Each service's handler module, and what it imports lazily, loads in an isolated
-    interpreter whose path is Lambda's: function code, the layer, the runtime's boto3."""
+    interpreter whose path is Lambda's: function code, the layer, the runtime's boto3. The
+    layer is the one the same Makefile builds for this machine's architecture, holding the
+    same files as the arm64 build but for the names of the native ones."""
     _check_build(offline.builds["platform"])
-    layer_dir = offline.build_dirs["platform"] / "SharedLayer" / "python"
+    _check_build(offline.host_layer)
+    layer_dir = offline.host_layer_dir
+    built = offline.build_dirs["platform"] / "SharedLayer" / "python"
+
+    def files(root: Path) -> set[str]:
+        return {
+            re.sub("aarch64|x86_64", "<machine>", p.relative_to(root).as_posix())
+            for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.parent.suffix != ".dist-info"
+        }
+
+    assert files(layer_dir) == files(built)
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     site = Path(sysconfig.get_paths()["purelib"])

@@ -33,13 +33,14 @@ SERVICES = sorted(
     if "SharedLayerArn" in p.read_text()
 )
 LAYER_PACKAGES = ("bus", "contracts", "observability")
-# Lambda's python3.11 x86_64 environment, for evaluating dependency markers.
+# Lambda's python3.13 arm64 environment (Amazon Linux 2023 on Graviton), for evaluating
+# dependency markers.
 LAMBDA_MARKERS = {
-    "python_version": "3.11",
-    "python_full_version": "3.11.9",
+    "python_version": "3.13",
+    "python_full_version": "3.13.9",
     "sys_platform": "linux",
     "platform_system": "Linux",
-    "platform_machine": "x86_64",
+    "platform_machine": "aarch64",
     "os_name": "posix",
     "implementation_name": "cpython",
     "platform_python_implementation": "CPython",
@@ -232,6 +233,7 @@ def test_platform_declares_and_publishes_the_layer() -> None:
     props = shared["Properties"]
     assert (PLATFORM.parent / props["ContentUri"] / "Makefile").is_file()
     assert props["CompatibleArchitectures"] == [layer.LAMBDA_ARCHITECTURE]
+    assert props["CompatibleRuntimes"] == [layer.LAMBDA_RUNTIME]
     assert shared["Metadata"]["BuildArchitecture"] == layer.LAMBDA_ARCHITECTURE
     param = resources["SharedLayerArnParam"]["Properties"]
     assert param["Name"] == "/sdp/layer/arn"
@@ -258,28 +260,58 @@ def test_local_cloud_leaves_the_layer_out() -> None:
     assert "RecordsTableParam" in rendered["Resources"]
 
 
-def test_native_file_check(tmp_path: Path) -> None:
-    def elf(machine: int, glibc: str) -> bytes:
-        header = bytearray(64)
-        header[:4], header[5] = b"\x7fELF", 1
-        header[18:20] = machine.to_bytes(2, "little")
-        return bytes(header) + f"\x00GLIBC_2.17\x00GLIBC_{glibc}\x00".encode()
+def _elf(machine: int, glibc: str) -> bytes:
+    header = bytearray(64)
+    header[:4], header[5] = b"\x7fELF", 1
+    header[18:20] = machine.to_bytes(2, "little")
+    return bytes(header) + f"\x00GLIBC_2.17\x00GLIBC_{glibc}\x00".encode()
 
-    (tmp_path / "ok.so").write_bytes(elf(62, "2.14"))
-    (tmp_path / "arm.so").write_bytes(elf(183, "2.17"))
-    (tmp_path / "new.so").write_bytes(elf(62, "2.28"))
+
+def test_native_file_check(tmp_path: Path) -> None:
+    # the defaults: Lambda's python3.13 on arm64, Amazon Linux 2023's glibc 2.34
+    (tmp_path / "ok.so").write_bytes(_elf(183, "2.34"))
+    (tmp_path / "x86.so").write_bytes(_elf(62, "2.17"))
+    (tmp_path / "new.so").write_bytes(_elf(183, "2.35"))
     (tmp_path / "script.py").write_text("print('not native')\n")
     assert layer.unloadable_binaries(tmp_path) == [
-        "arm.so: ELF machine 183, not x86_64",
-        "new.so: needs glibc 2.28, the runtime has 2.26",
+        "new.so: needs glibc 2.35, the runtime has 2.34",
+        "x86.so: ELF machine 62, not arm64",
     ]
-    assert layer.unloadable_binaries(tmp_path, "arm64", (2, 28)) == [
-        "new.so: ELF machine 62, not arm64",
-        "ok.so: ELF machine 62, not arm64",
+    assert layer.unloadable_binaries(tmp_path, "x86_64", (2, 26)) == [
+        "new.so: ELF machine 183, not x86_64",
+        "ok.so: ELF machine 183, not x86_64",
     ]
+
+
+def test_arm64_blocker_of_amazon_linux_2_is_gone(tmp_path: Path) -> None:
+    """jsonschema-rs's aarch64 wheel needs glibc 2.28 (and ua-parser-rs's 2.34): it did not
+    load on python3.11 (Amazon Linux 2, glibc 2.26), it does on python3.13 (AL2023, 2.34)."""
+    (tmp_path / "jsonschema_rs.abi3.so").write_bytes(_elf(183, "2.28"))
+    (tmp_path / "ua_parser_rs.abi3.so").write_bytes(_elf(183, "2.34"))
+    assert layer.unloadable_binaries(tmp_path, "arm64", (2, 26)) == [
+        "jsonschema_rs.abi3.so: needs glibc 2.28, the runtime has 2.26",
+        "ua_parser_rs.abi3.so: needs glibc 2.34, the runtime has 2.26",
+    ]
+    assert layer.unloadable_binaries(tmp_path) == []
 
 
 def test_layer_makefile_copies_exactly_the_shared_packages() -> None:
     makefile = (layer.LAYER_DIR / "Makefile").read_text()
     assert f"PACKAGES := {' '.join(LAYER_PACKAGES)}" in makefile
     assert "--require-hashes" in makefile and "--no-deps" in makefile
+    # the wheels are chosen for the layer's runtime, architecture and glibc, on both paths
+    version = layer.LAMBDA_RUNTIME.removeprefix("python")
+    assert f"LAYER_ARCH    ?= {layer.LAMBDA_ARCHITECTURE}\n" in makefile
+    assert makefile.count(f"--python-version {version}") == 2
+    newest = "manylinux_{}_{}".format(*layer.MAX_GLIBC)
+    assert f"--python-platform $(MACHINE)-{newest}" in makefile
+    assert f"GLIBC_MINORS  := {layer.MAX_GLIBC[1]} " in makefile
+    assert 'check-native "$(TARGET)" $(LAYER_ARCH)' in makefile
+
+
+def test_check_native_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "x86.so").write_bytes(_elf(62, "2.17"))
+    assert layer.main(["check-native", str(tmp_path), "x86_64"]) == 0
+    assert layer.main(["check-native", str(tmp_path)]) == 1
+    assert "x86.so: ELF machine 62, not arm64" in capsys.readouterr().err
+    assert layer.main(["check-native", str(tmp_path), "sparc"]) == 2

@@ -31,6 +31,7 @@ BROKEN: dict[str, tuple[str, str]] = {
     "bus_without_trust_boundary.yaml": ("bus-trust-boundary", "OpenBus"),
     "httpapi_without_iam_auth.yaml": ("httpapi-iam-auth", "OpenApi"),
     "wildcard_exception_without_reason.yaml": ("allow-wildcard-entry", "Metadata"),
+    "alarm_without_actions.yaml": ("alarm-actions", "SilentAlarm"),
 }
 
 
@@ -268,6 +269,43 @@ def test_function_events_from_rules_need_a_dlq(good: dict[str, Any]) -> None:
     assert _rules(good) == [("rule-target-dlq", "HelperFunction")]
     events["Nightly"]["Properties"]["DeadLetterConfig"] = {"Type": "SQS"}
     assert _rules(good) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"AlarmActions": []}, "no AlarmActions"),
+        ({"OKActions": None}, "no OKActions"),
+        ({"AlarmActions": None, "OKActions": []}, "no AlarmActions and no OKActions"),
+        ({"ActionsEnabled": False}, "ActionsEnabled: false"),
+    ],
+)
+def test_alarms_must_notify(good: dict[str, Any], change: dict[str, Any], problem: str) -> None:
+    good["Resources"]["DemoDlqAlarm"]["Properties"].update(change)
+    findings = check_document(good, "t.yaml", "demo")
+    assert [(f.rule, f.resource) for f in findings] == [("alarm-actions", "DemoDlqAlarm")]
+    assert problem in findings[0].message
+
+
+def test_every_real_alarm_notifies_the_alarm_topic() -> None:
+    """The 23 alarms of the six stacks: each sends ALARM and OK to the platform's topic,
+    the service stacks through the topic ARN the platform publishes in SSM."""
+    alarms = 0
+    for template in default_templates():
+        document = load_template(template)
+        topic: dict[str, str]
+        if template.parent.name == "platform":
+            topic = {"Ref": "AlarmTopic"}
+            assert document["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"]
+        else:
+            topic = {"Ref": "AlarmTopicArn"}
+            assert document["Parameters"]["AlarmTopicArn"]["Default"] == "/sdp/alarms/topic-arn"
+        for resource in document["Resources"].values():
+            if resource["Type"] == "AWS::CloudWatch::Alarm":
+                alarms += 1
+                assert resource["Properties"]["AlarmActions"] == [topic]
+                assert resource["Properties"]["OKActions"] == [topic]
+    assert alarms == 23
 
 
 def test_unreadable_template_is_a_finding(tmp_path: Path) -> None:

@@ -17,13 +17,6 @@ PAGES = sorted(
         *(ROOT / "docs").glob("*.md"),
     ]
 )
-# Pages being written at the same time as these links. Each name here is allowed to be
-# missing for now; remove it once its page exists (the test below says when).
-PENDING_PAGES = frozenset(
-    {
-        "docs/runtime.md",
-    }
-)
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 _FENCE = re.compile(r"^(```|~~~)")
 
@@ -74,17 +67,9 @@ def test_relative_links_resolve(page: Path) -> None:
     for target in _links(page):
         path_part, _, anchor = target.partition("#")
         resolved = (page.parent / path_part).resolve() if path_part else page
-        name = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else None
         if not resolved.exists():
-            if name not in PENDING_PAGES:
-                broken.append(f"{target} (no such file)")
+            broken.append(f"{target} (no such file)")
             continue
         if anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
             broken.append(f"{target} (no such heading)")
     assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"
-
-
-def test_pending_pages_are_still_pending() -> None:
-    """Once a pending page exists, its allowance goes: its links are then checked."""
-    arrived = sorted(name for name in PENDING_PAGES if (ROOT / name).exists())
-    assert not arrived, f"remove from PENDING_PAGES, they exist now: {arrived}"

@@ -17,6 +17,19 @@ def test_reads_the_table_and_defaults_the_ttl() -> None:
     assert config == EnrichConfig(
         BusConfig("sdp-bus"), "sdp-reference", segment_cache_ttl_seconds=300
     )
+    assert config.ip_prefixes == (24, 48)
+
+
+@pytest.mark.parametrize(("raw", "prefixes"), [("16/32", (16, 32)), ("off", None), ("", (24, 48))])
+def test_reads_the_ip_truncation(raw: str, prefixes: tuple[int, int] | None) -> None:
+    environ = {**BUS, "REFERENCE_TABLE": "t", "IP_TRUNCATION": raw}
+    assert EnrichConfig.from_env(environ).ip_prefixes == prefixes
+
+
+@pytest.mark.parametrize("raw", ["yes", "24", "40/48"])
+def test_a_malformed_ip_truncation_is_named_in_the_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="IP_TRUNCATION"):
+        EnrichConfig.from_env({**BUS, "REFERENCE_TABLE": "t", "IP_TRUNCATION": raw})
 
 
 def test_reads_the_ttl() -> None:

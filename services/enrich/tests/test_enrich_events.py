@@ -36,7 +36,7 @@ def test_samples_are_valid_records_validated_events(name: str) -> None:
         assert envelope.contract == "RecordsValidated"
         assert envelope.metadata.record_count == len(envelope.data["records"])
         out = enrich_records(envelope.data["records"], SEGMENTS)
-        assert get_data_validator("RecordsEnriched", 1).errors({"records": out}) == []
+        assert get_data_validator("RecordsEnriched", 2).errors({"records": out}) == []
 
 
 def test_typical_batch() -> None:
@@ -62,3 +62,22 @@ def test_edge_case_batch() -> None:
     assert server_side["device"]["type"] == "other"
     assert server_side["country"] is None
     assert server_side["partitions"]["minute"] == "2026-11-27T10:00"
+
+
+@pytest.mark.parametrize(("setting", "ip"), [("24/48", "77.75.77.0"), ("off", "77.75.77.222")])
+def test_the_handler_cuts_addresses_as_its_setting_says(
+    monkeypatch: pytest.MonkeyPatch, setting: str, ip: str
+) -> None:
+    from enrich_service import app
+    from enrich_service.config import EnrichConfig
+
+    config = EnrichConfig.from_env(
+        {"BUS_NAME": "b", "REFERENCE_TABLE": "t", "IP_TRUNCATION": setting}
+    )
+    runtime = app.Runtime(config, None, SEGMENTS)
+    monkeypatch.setattr(app, "runtime", lambda: runtime)
+    [envelope] = envelopes("sqs-records-validated.json")
+    envelope.data["records"][0]["ip"] = "77.75.77.222"
+    [output] = app.enrich_batch(envelope)
+    assert output.items[0]["ip"] == ip
+    assert output.items[0]["enrichment"]["country"] == "CZ"

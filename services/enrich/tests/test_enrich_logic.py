@@ -83,7 +83,37 @@ def test_adds_the_full_enrichment() -> None:
         "segment": "returning",
         "partitions": {"dt": "2026-11-27", "hour": "09", "minute": "2026-11-27T09:59"},
     }
-    assert {k: v for k, v in out.items() if k != "enrichment"} == record(1)
+    # the country comes from the whole address; the record keeps only its /24
+    assert {k: v for k, v in out.items() if k != "enrichment"} == record(1, ip="77.75.77.0")
+
+
+@pytest.mark.parametrize(
+    ("ip", "prefixes", "kept", "country"),
+    [
+        ("77.75.77.222", (24, 48), "77.75.77.0", "CZ"),
+        ("77.75.77.222", (16, 48), "77.75.0.0", "CZ"),
+        ("77.75.77.222", None, "77.75.77.222", "CZ"),
+        ("::ffff:77.75.77.222", (24, 48), "77.75.77.0", "CZ"),
+        ("2a00:1450:4001:80b::200e", (24, 48), "2a00:1450:4001::", "DE"),
+        ("2a00:1450:4001:80b::200e", None, "2a00:1450:4001:80b::200e", "DE"),
+    ],
+)
+def test_the_address_is_cut_after_its_country_is_found(
+    ip: str, prefixes: tuple[int, int] | None, kept: str, country: str
+) -> None:
+    [out] = enrich_records([record(1, ip=ip)], InMemorySegmentLookup({}), ip_prefixes=prefixes)
+    assert out["ip"] == kept
+    assert out["enrichment"]["country"] == country
+
+
+def test_a_value_that_is_not_an_address_is_not_kept() -> None:
+    records = [record(1, ip="1.2.3"), record(2, ip="not an address"), record(3)]
+    out = enrich_records(records, InMemorySegmentLookup({}))
+    assert ["ip" in r for r in out] == [False, False, True]
+    assert [r["enrichment"]["country"] for r in out] == [None, None, "CZ"]
+    # with truncation off, records keep what they were sent with
+    kept = enrich_records(records, InMemorySegmentLookup({}), ip_prefixes=None)
+    assert [r["ip"] for r in kept] == ["1.2.3", "not an address", "77.75.77.222"]
 
 
 def test_keeps_order_and_leaves_the_input_untouched() -> None:
@@ -179,5 +209,5 @@ def test_output_satisfies_the_records_enriched_contract() -> None:
         record(4, user_agent="", ip="not-an-ip"),
     ]
     out = enrich_records(records, InMemorySegmentLookup({"u-1": "vip"}))
-    validator = get_data_validator("RecordsEnriched", 1)
+    validator = get_data_validator("RecordsEnriched", 2)
     assert validator.errors({"records": out}) == []

@@ -7,6 +7,8 @@ import copy
 import gzip
 import hashlib
 import json
+import math
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -32,12 +34,15 @@ def wire(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
 
-    def use(publisher: RecordingPublisher, records_table: str = aws.records_table) -> None:
+    def use(
+        publisher: RecordingPublisher, records_table: str = aws.records_table, **settings: Any
+    ) -> None:
         config = StoreConfig(
             bus=BusConfig("sdp-bus"),
             records_table=records_table,
             rejected_table=aws.rejected_table,
             archive_bucket=aws.bucket,
+            **settings,
         )
         consumer = Consumer("store", config.bus, publisher)  # type: ignore[arg-type]
         writer = DynamoBatchWriter(aws.dynamodb, sleep=lambda s: None)
@@ -158,7 +163,8 @@ def test_a_duplicate_delivery_leaves_the_same_items_and_archive_keys(
     assert app.handler(sqs, None) == {"batchItemFailures": []}
 
     def without_stored_at(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in i.items() if k != "stored_at"} for i in found]
+        # when it was written: the time index items are written again, with a new expiry
+        return [{k: v for k, v in i.items() if k not in ("stored_at", "expires_at")} for i in found]
 
     assert without_stored_at(all_items(aws, aws.records_table)) == without_stored_at(items)
     assert archive_keys(aws) == keys
@@ -419,6 +425,39 @@ def test_rejections_are_kept_in_the_rejected_table(
     }
     assert all(int(i["expires_at"]["N"]) > 1_700_000_000 for i in items)
     assert publisher.calls == []  # nothing follows a rejection
+
+
+def _expiries(items: list[dict[str, Any]]) -> list[float]:
+    """Days from now to each item's TTL attribute; inf for an item without one."""
+    now = time.time()
+    return [
+        (int(i["expires_at"]["N"]) - now) / 86_400 if "expires_at" in i else math.inf for i in items
+    ]
+
+
+def test_records_and_their_index_expire_after_the_retention(
+    aws: SimpleNamespace, load_event: Load, publisher: RecordingPublisher
+) -> None:
+    """Record items and the time index items listing them carry the records table's TTL
+    attribute, 90 days ahead by default; rejections 30 days ahead."""
+    assert app.handler(load_event("sqs-records-enriched.json"), None) == {"batchItemFailures": []}
+    assert app.handler(load_event("sqs-records-rejected.json"), None) == {"batchItemFailures": []}
+    items = all_items(aws, aws.records_table)
+    kinds = {i["pk"]["S"].split("#")[0] for i in items}
+    assert kinds == {"rec", "idx"}
+    assert all(89.99 < days <= 90 for days in _expiries(items))
+    assert all(29.99 < days <= 30 for days in _expiries(all_items(aws, aws.rejected_table)))
+
+
+def test_a_retention_of_zero_days_keeps_items_forever(
+    aws: SimpleNamespace, load_event: Load, wire: Callable[..., None]
+) -> None:
+    wire(RecordingPublisher(), records_retention_days=0, rejected_retention_days=0)
+    app.handler(load_event("sqs-records-enriched.json"), None)
+    app.handler(load_event("sqs-records-rejected.json"), None)
+    stored = all_items(aws, aws.records_table) + all_items(aws, aws.rejected_table)
+    assert len(stored) > 4
+    assert _expiries(stored) == [math.inf] * len(stored)
 
 
 def test_a_storage_failure_leaves_the_message_to_the_queue(

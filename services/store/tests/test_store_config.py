@@ -20,6 +20,21 @@ def test_defaults() -> None:
     assert config.records_table == "sdp-records"
     assert config.write_concurrency == 8
     assert config.rejected_retention_days == 30
+    assert config.records_retention_days == 90
+
+
+def test_retention_is_read_and_zero_keeps_forever() -> None:
+    config = StoreConfig.from_env(
+        {**ENV, "RECORDS_RETENTION_DAYS": "365", "REJECTED_RETENTION_DAYS": "0"}
+    )
+    assert (config.records_retention_days, config.rejected_retention_days) == (365, 0)
+
+
+@pytest.mark.parametrize("name", ["RECORDS_RETENTION_DAYS", "REJECTED_RETENTION_DAYS"])
+@pytest.mark.parametrize("value", ["-1", "90d", "1.5"])
+def test_a_malformed_retention_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        StoreConfig.from_env({**ENV, name: value})
 
 
 def test_write_concurrency_is_read() -> None:

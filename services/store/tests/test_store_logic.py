@@ -20,6 +20,7 @@ from store_service.logic import (
     decode_doc,
     dedupe_by_id,
     dedupe_items,
+    expires_at,
     first_of_each_id,
     index_entries,
     index_items,
@@ -108,6 +109,28 @@ def test_a_record_item_is_one_write_unit() -> None:
     # DynamoDB bills a write per started KB: the document and the keys fit in one
     assert item_size(item) <= 1024
     assert decode_doc(item) == record
+
+
+def test_a_record_item_with_its_expiry_is_still_one_write_unit() -> None:
+    record = json.loads(DEMO_SIGNUP)
+    expires = expires_at(90, time.time())
+    assert expires is not None
+    item = record_item(record, STORED_AT, ORIGIN, expires)
+    assert item["expires_at"] == {"N": str(expires)}
+    assert item_size(item) <= 1024
+
+
+def test_expiry_is_the_retention_after_now_or_none_for_zero_days() -> None:
+    assert expires_at(90, 1_700_000_000.7) == 1_700_000_000 + 90 * 86_400
+    assert expires_at(1, 0) == 86_400
+    assert expires_at(0, 1_700_000_000) is None
+
+
+def test_items_without_an_expiry_have_no_ttl_attribute() -> None:
+    assert "expires_at" not in record_item(A, STORED_AT, ORIGIN, None)
+    assert all("expires_at" not in i for i in index_items("enr-1", [A, B, C]))
+    assert "expires_at" not in rejected_item(rejection(A, "pv-a"), None)
+    assert {i["expires_at"]["N"] for i in index_items("enr-1", [A, B, C], 42)} == {"42"}
 
 
 def test_record_item_keys() -> None:

@@ -3,6 +3,7 @@ default quotas, and the data files the report reads."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,15 @@ def test_pricing_a_known_unit_set() -> None:
     assert report["xray"]["traces_as_run"] == 100
     assert report["xray"]["usd_per_million_records_as_run"] == pytest.approx(100 * 5 / 1e6 * 100)
     assert report["usage"]["eventbridge_target_invocations"] == 2000  # tap and archive aside
+
+
+def test_gb_seconds_are_priced_on_arm64_unless_the_row_says_x86_64() -> None:
+    units = copy.deepcopy(UNITS)
+    del units["lambda"]["f"]["architecture"]
+    units["lambda"]["g"] = {"invocations": 10, "gb_seconds": 7.0, "architecture": "x86_64"}
+    report = cost_report(units, 10_000, prices=PRICES)
+    assert report["lines"]["lambda_arm64"]["usd"] == pytest.approx(100 * 0.0000133334)
+    assert report["lines"]["lambda_x86"]["usd"] == pytest.approx(7 * 0.0000166667)
 
 
 def test_default_sampling_rule() -> None:

@@ -31,7 +31,7 @@ Resources:
   Fn:
     Type: AWS::Serverless::Function
     Properties:
-      {FunctionName: f, CodeUri: src/, Handler: a.b, Runtime: python3.11,
+      {FunctionName: f, CodeUri: src/, Handler: a.b, Runtime: python3.13,
        Events: {Q: {Type: SQS, Properties: {}}}}
 """,
         )
@@ -46,7 +46,7 @@ Transform: AWS::Serverless-2016-10-31
 Resources:
   Fn:
     Type: AWS::Serverless::Function
-    Properties: {FunctionName: f, CodeUri: nowhere/, Handler: a.b, Runtime: python3.11}
+    Properties: {FunctionName: f, CodeUri: nowhere/, Handler: a.b, Runtime: python3.13}
 """,
         )
 

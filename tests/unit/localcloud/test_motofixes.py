@@ -1266,3 +1266,65 @@ def test_a_state_machine_publishes_with_its_role(aws_env: None) -> None:
         assert outcomes == {"own": "SUCCEEDED", "other": "FAILED"}
         [message] = bus.delivered()
         assert json.loads(message["Body"])["detail"] == {"by": "saga"}
+
+
+# -- 21. a key from a template keeps its policy as the JSON text the KMS API keeps -----------
+
+
+def test_a_key_from_a_template_answers_kms_calls(aws_env: None) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Admin",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    template = {
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy}},
+            "Topic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"TopicName": "t", "KmsMasterKeyId": {"Ref": "Key"}},
+            },
+        }
+    }
+    with mock_aws():
+        boto3.client("cloudformation").create_stack(
+            StackName="s", TemplateBody=json.dumps(template)
+        )
+        kms = boto3.client("kms")
+        [key] = kms.list_keys()["Keys"]
+        # DescribeKey checks the key policy: before the fix, json.loads(dict) -> 500
+        assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyManager"] == "CUSTOMER"
+        assert (
+            json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+            == policy
+        )
+        sns = boto3.client("sns")
+        [topic] = sns.list_topics()["Topics"]
+        attributes = sns.get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]
+        assert attributes["KmsMasterKeyId"] == key["KeyId"]
+
+
+def test_a_key_policy_given_as_text_is_left_alone(aws_env: None) -> None:
+    from moto.kms.models import Key
+
+    from localcloud.motofixes import kms as fix_kms
+
+    wrapper = Key.create_from_cloudformation_json
+    fix_kms.apply()  # applying again does not wrap the wrapper
+    assert Key.create_from_cloudformation_json is wrapper
+    text = '{"Version": "2012-10-17", "Statement": []}'
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": text}}}}
+    with mock_aws():
+        boto3.client("cloudformation").create_stack(
+            StackName="s", TemplateBody=json.dumps(template)
+        )
+        kms = boto3.client("kms")
+        [key] = kms.list_keys()["Keys"]
+        assert kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"] == text

@@ -159,6 +159,7 @@ def test_environment_holds_lambda_variables_and_nothing_of_the_parent(
     assert env["_HANDLER"] == "m.h"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
     assert env["LAMBDA_TASK_ROOT"].endswith("echo/src")
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"  # the function's Runtime
 
 
 def test_a_function_calls_with_a_session_of_its_own_execution_role(tmp_path: Path) -> None:

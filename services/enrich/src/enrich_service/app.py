@@ -35,7 +35,11 @@ def runtime() -> Runtime:
 
 
 def enrich_batch(envelope: Any) -> list[Output]:
-    return [Output("RecordsEnriched", enrich_records(envelope.data["records"], runtime().segments))]
+    run = runtime()
+    records = enrich_records(
+        envelope.data["records"], run.segments, ip_prefixes=run.config.ip_prefixes
+    )
+    return [Output("RecordsEnriched", records)]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bus.config import BusConfig, integer, required
+from bus.config import BusConfig, ConfigError, integer, required
+from enrich_service.ipnetwork import DEFAULT_PREFIXES, Prefixes, parse_truncation
 
 DEFAULT_SEGMENT_CACHE_TTL_SECONDS = 300
 
@@ -18,6 +19,9 @@ class EnrichConfig:
     bus: BusConfig
     reference_table: str
     segment_cache_ttl_seconds: int = DEFAULT_SEGMENT_CACHE_TTL_SECONDS
+    # bits of an IPv4 / IPv6 address kept once geolocated (IP_TRUNCATION: "24/48" by
+    # default, "off" keeps addresses whole; enrich_service.ipnetwork)
+    ip_prefixes: Prefixes | None = DEFAULT_PREFIXES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EnrichConfig:
@@ -32,4 +36,15 @@ class EnrichConfig:
                 DEFAULT_SEGMENT_CACHE_TTL_SECONDS,
                 minimum=0,
             ),
+            ip_prefixes=_ip_truncation(environ),
         )
+
+
+def _ip_truncation(environ: Mapping[str, str]) -> Prefixes | None:
+    raw = environ.get("IP_TRUNCATION", "").strip()
+    if not raw:
+        return DEFAULT_PREFIXES
+    try:
+        return parse_truncation(raw)
+    except ValueError as exc:
+        raise ConfigError(f"IP_TRUNCATION: {exc}") from None

@@ -3,7 +3,9 @@
 Pure domain logic: segments come through the :class:`SegmentLookup` port, and the
 user-agent and IP lookups are deterministic functions behind process-wide caches. No
 record can fail the batch: every input the lookups cannot use yields ``None`` or
-``"Other"`` values instead of an error.
+``"Other"`` values instead of an error. Once its country is known, a record's ``ip`` is
+cut to its network (enrich_service.ipnetwork; /24 and /48 unless configured otherwise),
+so no later stage stores the whole address.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enrich_service.geo import country_of
+from enrich_service.ipnetwork import DEFAULT_PREFIXES, Prefixes, network_of
 from enrich_service.ports import SegmentLookup
 from enrich_service.useragent import parse_user_agent
 
@@ -34,12 +37,15 @@ def enrich_records(
     segments: SegmentLookup,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ip_prefixes: Prefixes | None = DEFAULT_PREFIXES,
 ) -> list[Record]:
     """Return new records, in input order, each the input plus an ``enrichment`` object.
 
     Segments are asked for once, for the batch's distinct user ids, so the lookup can
     read them in bulk. A record whose times do not parse is partitioned by processing
-    time (``clock``), the usual choice for late or unparseable event times.
+    time (``clock``), the usual choice for late or unparseable event times. After the
+    country lookup, ``ip`` becomes its network (``ip_prefixes`` bits kept; None keeps it
+    whole); a value that is not an address is dropped, as it cannot be truncated.
     """
     found = _usable_segments(segments.segments_for(_distinct_user_ids(records)))
     enriched: list[Record] = []
@@ -49,7 +55,14 @@ def enrich_records(
         user_id = record.get("user_id")
         enrichment["segment"] = found.get(user_id) if type(user_id) is str else None
         enrichment["partitions"] = _record_partitions(record) or partitions_for(clock().isoformat())
-        enriched.append({**record, "enrichment": enrichment})
+        out = {**record, "enrichment": enrichment}
+        if ip_prefixes is not None and "ip" in out:
+            network = network_of(out["ip"], ip_prefixes)
+            if network is None:
+                del out["ip"]
+            else:
+                out["ip"] = network
+        enriched.append(out)
     return enriched
 
 

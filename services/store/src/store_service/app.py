@@ -56,7 +56,7 @@ def store_batch(envelope: Any) -> list[Output]:
     run = runtime()
     config, dynamo, archive, claims = run.config, run.writer, run.archive, run.claims
     if envelope.contract == "RecordsRejected":
-        expires = int(time.time()) + config.rejected_retention_days * 86400
+        expires = logic.expires_at(config.rejected_retention_days, time.time())
         items = logic.dedupe_items(
             (logic.rejected_item(r, expires) for r in envelope.data["rejections"]), ("pk", "sk")
         )
@@ -65,8 +65,11 @@ def store_batch(envelope: Any) -> list[Output]:
     stored_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     batches = {d.metadata.batch_id: d for d in envelope.deliveries()}  # a repeat: once
     parts = [(d, *logic.first_of_each_id(d.data["records"])) for d in batches.values()]
+    expires = logic.expires_at(config.records_retention_days, time.time())
     items = [
-        logic.record_item(r, stored_at, origin=original_batch_id(d.metadata.batch_id))
+        logic.record_item(
+            r, stored_at, origin=original_batch_id(d.metadata.batch_id), expires=expires
+        )
         for d, records, _ in parts
         for r in records
     ]
@@ -94,7 +97,7 @@ def store_batch(envelope: Any) -> list[Output]:
                 conflicts.append(logic.conflict_rejection(record, stored_at))
         conflicting += len(conflicts)
         batch_id = original_batch_id(delivered.metadata.batch_id)
-        index += logic.index_items(batch_id, mine)
+        index += logic.index_items(batch_id, mine, expires)
         archived = logic.archive_objects(batch_id, mine)
         objects += archived
         archives = [

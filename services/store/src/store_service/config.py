@@ -15,6 +15,10 @@ class StoreConfig:
     records_table: str
     rejected_table: str
     archive_bucket: str
+    # Days DynamoDB keeps an item before its TTL deletes it (expires_at); 0 keeps it forever.
+    # Records carry user ids and (truncated) addresses: the default keeps a quarter's worth
+    # for "get by id" and time-range reads, the archive and the aggregates keep the rest.
+    records_retention_days: int = 90
     rejected_retention_days: int = 30
     # DynamoDB requests in flight at once per execution environment (1: one at a time)
     write_concurrency: int = 8
@@ -31,7 +35,8 @@ class StoreConfig:
             records_table=environ["RECORDS_TABLE"],
             rejected_table=environ["REJECTED_TABLE"],
             archive_bucket=environ["ARCHIVE_BUCKET"],
-            rejected_retention_days=int(environ.get("REJECTED_RETENTION_DAYS") or 30),
+            records_retention_days=_days(environ, "RECORDS_RETENTION_DAYS", 90),
+            rejected_retention_days=_days(environ, "REJECTED_RETENTION_DAYS", 30),
             write_concurrency=_concurrency(environ.get("WRITE_CONCURRENCY")),
         )
 
@@ -45,4 +50,17 @@ def _concurrency(raw: str | None) -> int:
         raise ConfigError(f"WRITE_CONCURRENCY={raw!r} is not an integer") from None
     if not 1 <= value <= MAX_WORKERS:
         raise ConfigError(f"WRITE_CONCURRENCY={value} must be between 1 and {MAX_WORKERS}")
+    return value
+
+
+def _days(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of days") from None
+    if value < 0:
+        raise ConfigError(f"{name}={value} must be 0 (keep forever) or more days")
     return value

@@ -23,6 +23,10 @@ Keys:
   so a redelivered rejection overwrites itself; the store's own rejections (a record
   whose id was stored first with other content) add a digest of the record, so each
   conflicting version under one id is kept.
+- retention: record items, time index items and rejected items carry ``expires_at`` (epoch
+  seconds, the tables' TTL attribute) unless their retention is 0 days (kept forever).
+  DynamoDB deletes an expired item within a few days, at no write cost, and reads still
+  return it until then: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html
 
 A record id seen again (docs/idempotency.md): the first record stored under an id
 stays. Another record under that id with the same content (what the producer sent:
@@ -161,14 +165,29 @@ def record_doc(record: Mapping[str, Any]) -> str:
     return orjson.dumps(record).decode()
 
 
-def record_item(record: Mapping[str, Any], stored_at: str, origin: str) -> dict[str, Any]:
-    return {
+def expires_at(retention_days: int, now: float) -> int | None:
+    """The TTL attribute's value for an item written at ``now`` (epoch seconds) and kept
+    ``retention_days``; None for 0 days: the item gets no TTL attribute and stays."""
+    return int(now) + retention_days * 86_400 if retention_days > 0 else None
+
+
+def _with_expiry(item: dict[str, Any], expires: int | None) -> dict[str, Any]:
+    if expires is not None:
+        item["expires_at"] = {"N": str(expires)}
+    return item
+
+
+def record_item(
+    record: Mapping[str, Any], stored_at: str, origin: str, expires: int | None = None
+) -> dict[str, Any]:
+    item = {
         "pk": {"S": f"{RECORD_PREFIX}{record['id']}"},
         "type": {"S": str(record["type"])},
         "stored_at": {"S": stored_at},
         "origin": {"S": origin},
         "doc": {"S": record_doc(record)},
     }
+    return _with_expiry(item, expires)
 
 
 def utc_hour(record: Mapping[str, Any]) -> str:
@@ -179,7 +198,9 @@ def utc_hour(record: Mapping[str, Any]) -> str:
     return utc_sort_key(record.get("occurred_at"))[:13]
 
 
-def index_items(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def index_items(
+    batch_id: str, records: Iterable[Mapping[str, Any]], expires: int | None = None
+) -> list[dict[str, Any]]:
     """The batch's time index items: per (type, UTC hour), the records' sort keys
     (``<occurred_at UTC>#<id>``, one per line), in parts of INDEX_ENTRIES_PER_ITEM.
 
@@ -197,15 +218,14 @@ def index_items(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list[dic
         for start in range(0, len(entries), INDEX_ENTRIES_PER_ITEM):
             listed = "\n".join(entries[start : start + INDEX_ENTRIES_PER_ITEM])
             digest = hashlib.blake2b(listed.encode(), digest_size=12).hexdigest()
-            items.append(
-                {
-                    "pk": {"S": f"idx#{record_type}#{hour}#{digest}"},
-                    "gsi1pk": {"S": f"{record_type}#{hour[:10]}"},
-                    "gsi1sk": {"S": f"{hour}#{digest}"},
-                    "batch": {"S": batch_id},
-                    "entries": {"S": listed},
-                }
-            )
+            item = {
+                "pk": {"S": f"idx#{record_type}#{hour}#{digest}"},
+                "gsi1pk": {"S": f"{record_type}#{hour[:10]}"},
+                "gsi1sk": {"S": f"{hour}#{digest}"},
+                "batch": {"S": batch_id},
+                "entries": {"S": listed},
+            }
+            items.append(_with_expiry(item, expires))
     return items
 
 
@@ -251,7 +271,7 @@ def archive_objects(batch_id: str, records: Iterable[Mapping[str, Any]]) -> list
     return objects
 
 
-def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, Any]:
+def rejected_item(rejection: Mapping[str, Any], expires_at: int | None) -> dict[str, Any]:
     record_json = orjson.dumps(rejection.get("record"))
     record_id = rejection.get("record_id")
     digest = hashlib.blake2b(record_json, digest_size=12).hexdigest()
@@ -267,7 +287,7 @@ def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, An
         if len(record_json) <= MAX_KEPT_RECORD_BYTES
         else record_json[:MAX_KEPT_RECORD_BYTES]
     )
-    return {
+    item = {
         "pk": {"S": f"{REJECTED_PREFIX}{rejected_at[:10]}"},
         "sk": {"S": f"{rejection.get('stage', 'unknown')}#{key}"},
         "record_id": {"S": str(record_id)} if isinstance(record_id, str) else {"NULL": True},
@@ -281,8 +301,8 @@ def rejected_item(rejection: Mapping[str, Any], expires_at: int) -> dict[str, An
         "errors": {"S": orjson.dumps(rejection.get("errors", [])).decode()},
         "record": {"S": kept.decode("utf-8", "replace")},
         "truncated": {"BOOL": len(record_json) > MAX_KEPT_RECORD_BYTES},
-        "expires_at": {"N": str(expires_at)},
     }
+    return _with_expiry(item, expires_at)
 
 
 def dedupe_items(
