@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 CHUNK = 64 * 1024  # EventBridge and SQS bill per 64 KB chunk
@@ -105,10 +105,6 @@ def item_size(item: Mapping[str, Any] | None) -> int:
     if not item:
         return 0
     return sum(utf8_len(name) + attribute_value_size(value) for name, value in item.items())
-
-
-def items_size(items: Iterable[Mapping[str, Any]]) -> int:
-    return sum(item_size(i) for i in items)
 
 
 def write_units(size: int, *, transactional: bool = False) -> int:
