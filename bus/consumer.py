@@ -190,22 +190,6 @@ class Consumer:
         self.saga = saga
         self.faults = faults or Faults()
 
-    @classmethod
-    def from_env(
-        cls, service: str, environ: Mapping[str, str], observability: Any = None
-    ) -> Consumer:
-        """Everything a consumer needs from the function's environment, read once."""
-        bus = BusConfig.from_env(environ)
-        saga_config = SagaConfig.from_env(environ, bus.bus_name)
-        return cls(
-            service,
-            bus,
-            EventPublisher(),
-            observability,
-            saga=SagaStarter(saga_config) if saga_config else None,
-            faults=Faults.from_env(environ),
-        )
-
     # -- building and publishing -----------------------------------------------------
     def envelopes_for(self, output: Output, parent: Any | None) -> list[Any]:
         """Pack an output into as many envelopes as the entry size limit needs."""
@@ -479,3 +463,21 @@ class Consumer:
         self.obs.count("RecordsRetried", result.records_to_saga)
         self.obs.count("RejectedMessages", result.rejected_messages)
         self.obs.flush()
+
+
+def consumer_from_env(
+    service: str, environ: Mapping[str, str], observability: Any = None
+) -> Consumer:
+    """A consumer with everything it needs from the function's environment, read once: the
+    bus, and the failure saga when the environment names it (what a service that hands
+    failed records to the saga builds; ingest, the first hop, builds its own without)."""
+    bus = BusConfig.from_env(environ)
+    saga_config = SagaConfig.from_env(environ, bus.bus_name)
+    return Consumer(
+        service,
+        bus,
+        EventPublisher(),
+        observability,
+        saga=SagaStarter(saga_config) if saga_config else None,
+        faults=Faults.from_env(environ),
+    )

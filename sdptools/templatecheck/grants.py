@@ -44,6 +44,18 @@ SERVICES = (
     "lambda",
 )
 IAM_PREFIX = {"stepfunctions": "states"}
+# AWS calls a library makes for the code that names one of its classes: the actions its
+# documentation asks the role for. Powertools' idempotency utility with its DynamoDB
+# persistence layer (ingest's Idempotency-Key):
+# https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/#iam-permissions
+LIBRARY_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "DynamoDBPersistenceLayer": (
+        ("dynamodb", "get_item"),
+        ("dynamodb", "put_item"),
+        ("dynamodb", "update_item"),
+        ("dynamodb", "delete_item"),
+    ),
+}
 
 # Calls whose IAM action is not service:Operation.
 # PartiQL: the action is the statement's verb, whatever the API
@@ -71,6 +83,11 @@ TRANSACTION_ITEMS = {
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html),
 # and boto3's S3 transfer helpers.
 SPECIAL_CALLS = {
+    # S3 actions named otherwise than the API
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html,
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html)
+    ("s3", "list_objects_v2"): ("s3:ListBucket",),
+    ("s3", "head_object"): ("s3:GetObject",),
     ("sqs", "send_message_batch"): ("sqs:SendMessage",),
     ("sqs", "delete_message_batch"): ("sqs:DeleteMessage",),
     ("sqs", "change_message_visibility_batch"): ("sqs:ChangeMessageVisibility",),
@@ -282,6 +299,22 @@ _IMPLICIT = frozenset(
 _TRANSACTION_KINDS = frozenset(k for kinds in TRANSACTION_ITEMS.values() for k in kinds)
 
 
+def _executed(node: ast.AST) -> list[ast.AST]:
+    """``ast.walk`` without annotations: under ``from __future__ import annotations`` (every
+    module here) they are never evaluated, so a class named only in a type hint is not used."""
+    found: list[ast.AST] = []
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for name, value in ast.iter_fields(current):
+            if name in ("annotation", "returns"):
+                continue
+            children = value if isinstance(value, list) else [value]
+            todo.extend(child for child in children if isinstance(child, ast.AST))
+    return found
+
+
 class _Reach:
     """A walk from the handler over definitions reached by name, recording boto3 calls."""
 
@@ -307,7 +340,7 @@ class _Reach:
             where, node = pending.pop()
             if id(node) not in self.visited:
                 self.visited.add(id(node))
-                for inner in ast.walk(node):
+                for inner in _executed(node):
                     pending += self._reached_from(inner)
                     self._record(where, inner)
         return Calls(self.calls, frozenset(self.verbs), frozenset(self.kinds & _TRANSACTION_KINDS))
@@ -316,6 +349,9 @@ class _Reach:
         """Definitions ``node`` makes reachable: functions and classes it names, methods
         of reached classes whose name it uses."""
         code, found = self.code, []
+        if isinstance(node, ast.Attribute) and node.attr in code.functions:
+            # a module's function named through the module (``adapters.consumer``)
+            found += [(d.module, d.node) for d in code.functions[node.attr]]
         if isinstance(node, ast.Name):
             found += [(d.module, d.node) for d in code.functions.get(node.id, [])]
             if node.id in code.classes and node.id not in self.classes:
@@ -341,6 +377,9 @@ class _Reach:
         ]
 
     def _record(self, where: str, node: ast.AST) -> None:
+        library = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+        for service, method in LIBRARY_CALLS.get(str(library), ()):
+            self.calls.setdefault((service, method), []).append(f"{where}:{library}")
         if isinstance(node, ast.Call):
             self._record_call(where, node)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):

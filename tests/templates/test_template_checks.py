@@ -288,7 +288,7 @@ def test_alarms_must_notify(good: dict[str, Any], change: dict[str, Any], proble
 
 
 def test_every_real_alarm_notifies_the_alarm_topic() -> None:
-    """The 23 alarms of the six stacks: each sends ALARM and OK to the platform's topic,
+    """The 25 alarms of the seven stacks: each sends ALARM and OK to the platform's topic,
     the service stacks through the topic ARN the platform publishes in SSM."""
     alarms = 0
     for template in default_templates():
@@ -305,7 +305,7 @@ def test_every_real_alarm_notifies_the_alarm_topic() -> None:
                 alarms += 1
                 assert resource["Properties"]["AlarmActions"] == [topic]
                 assert resource["Properties"]["OKActions"] == [topic]
-    assert alarms == 23
+    assert alarms == 25
 
 
 def test_unreadable_template_is_a_finding(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from aggregate_service.logic import (
     plan_transactions,
 )
 from bus.aws import Backoff, LazyClient
-from bus.consumer import Consumer
+from bus.consumer import Consumer, consumer_from_env
 from observability.setup import for_service
 from observability.tracing import expected_errors
 
@@ -37,7 +37,7 @@ SERVICE = "aggregate"
 
 def consumer(environ: Mapping[str, str]) -> Consumer:
     """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
-    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+    return consumer_from_env(SERVICE, environ, for_service(SERVICE))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bus.aws import Backoff, LazyClient
-from bus.consumer import Consumer
+from bus.consumer import Consumer, consumer_from_env
 from enrich_service.ports import SegmentLookupError
 from observability.setup import for_service
 
@@ -29,7 +29,7 @@ MAX_KEYS_PER_REQUEST = 100
 
 def consumer(environ: Mapping[str, str]) -> Consumer:
     """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
-    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+    return consumer_from_env(SERVICE, environ, for_service(SERVICE))
 
 
 def reference_item(user_id: str, segment: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bus.aws import Backoff, LazyClient
-from bus.consumer import Consumer
+from bus.consumer import Consumer, consumer_from_env
 from observability.setup import for_service
 from observability.threads import CallPool
 
@@ -25,7 +25,7 @@ BATCH_WRITE_MAX = 25  # BatchWriteItem's limit of items per request
 
 def consumer(environ: Mapping[str, str]) -> Consumer:
     """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
-    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+    return consumer_from_env(SERVICE, environ, for_service(SERVICE))
 
 
 class UnprocessedItemsError(RuntimeError):

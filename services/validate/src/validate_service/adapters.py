@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bus.consumer import Consumer
+from bus.consumer import Consumer, consumer_from_env
 from observability.setup import for_service
 
 SERVICE = "validate"
@@ -14,4 +14,4 @@ SERVICE = "validate"
 
 def consumer(environ: Mapping[str, str]) -> Consumer:
     """The bus consumer: SQS batches in, PutEvents out, the failure saga started."""
-    return Consumer.from_env(SERVICE, environ, for_service(SERVICE))
+    return consumer_from_env(SERVICE, environ, for_service(SERVICE))
