@@ -156,13 +156,13 @@ def test_handler_compacts_the_hours_it_is_given(
     monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
     monkeypatch.setenv("WORK_DIR", str(tmp_path))
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT_MB", "256")
-    app._runtime.cache_clear()
+    app.runtime.cache_clear()
     monkeypatch.setattr(app, "S3Hours", lambda bucket, concurrency: S3Hours(bucket, s3))
     try:
         event = load_event("hours.json")
         event["hours"] = ["2026-01-05T09"]
         result = app.handler(event, None)
     finally:
-        app._runtime.cache_clear()
+        app.runtime.cache_clear()
     assert result["compacted"] == 1 and result["records"] == 12
     assert app.handler.__module__ == "compact_service.app"

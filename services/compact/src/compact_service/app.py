@@ -24,29 +24,30 @@ log = logging.getLogger("compact")
 
 
 @dataclass(frozen=True)
-class CompactRuntime:
+class Runtime:
+    """What the handler builds once per execution environment, on its first event."""
+
     config: CompactConfig
     archive: S3Hours
 
 
 @cache
-def _runtime() -> CompactRuntime:
+def runtime() -> Runtime:
     config = CompactConfig.from_env(os.environ)
-    archive = S3Hours(config.archive_bucket, concurrency=config.download_concurrency)
-    return CompactRuntime(config, archive)
+    return Runtime(config, S3Hours(config.archive_bucket, concurrency=config.download_concurrency))
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     from compact_service.writer import write_parquet
 
-    runtime = _runtime()
-    config = runtime.config
+    run = runtime()
+    config = run.config
     hours = logic.hours_requested(
         event, datetime.now(UTC), config.lookback_hours, config.close_after_minutes
     )
     report = logic.compact(
         hours,
-        archive=runtime.archive,
+        archive=run.archive,
         write_parquet=partial(
             write_parquet, memory_limit_mb=config.memory_limit_mb, threads=config.threads
         ),
