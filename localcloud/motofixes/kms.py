@@ -1,6 +1,6 @@
 """Fixes to moto's KMS (numbered as in ``localcloud.motofixes``).
 
-15. CloudFormation created an ``AWS::KMS::Key`` with its ``KeyPolicy`` kept as the object
+21. CloudFormation created an ``AWS::KMS::Key`` with its ``KeyPolicy`` kept as the object
     the template gives, where the KMS API keeps a key policy as JSON text: every call that
     checks the policy (``DescribeKey``, ``Encrypt``, ...) then failed with a 500
     (``json.loads`` of a dict), and ``GetKeyPolicy`` answered an object. The policy is
