@@ -61,7 +61,8 @@ class AggregateStore:
         self.table = table
         self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
         self._marker_ttl_s = marker_ttl_s
-        self._backoff = Backoff(max_attempts, sleep=sleep)
+        # the wait after a refused attempt n: uniform(0, min(2 s, 0.05 s * 2^n))
+        self._backoff = Backoff(max_attempts, 0.1, 2.0, sleep=sleep)
 
     @property
     def client(self) -> DynamoDBClient:

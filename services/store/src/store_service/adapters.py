@@ -47,7 +47,9 @@ class _DynamoAdapter:
         pool: CallPool | None = None,
     ) -> None:
         self._client: LazyClient[DynamoDBClient] = LazyClient("dynamodb", client)
-        self._backoff = Backoff(max_attempts, base_delay_s, sleep=sleep)
+        # the wait after a refused attempt n: uniform(0, min(2 s, base_delay_s * 2^n)) — what
+        # the capacity model assumes (sdptools/capacity/writes.py, store_backoff_base_ms)
+        self._backoff = Backoff(max_attempts, 2 * base_delay_s, 2.0, sleep=sleep)
         self._pool = pool or CallPool(1)
         self._lock = threading.Lock()
         self.requests = 0
