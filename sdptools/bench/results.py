@@ -7,9 +7,10 @@ docs/results.json is the `sdp bench --json` document the table was made from. Ea
 the benchmark, its value, the baseline measured in the same run, the ratio, the target and
 whether this run met it.
 A target is judged only where it says how: a bound on the value (`<= 150 ms`,
-`>= 5,000`), a bound against the baseline (`< the API write-back`), or the range every
-ratio of the details must fall in (`each ratio within 0.75..1.25`); any other target is
-shown as it stands, unjudged.
+`>= 5,000`, `<= 900 s (the function's timeout)`), a bound against the baseline (`< the API
+write-back`), the range the ratio to the baseline must fall in (`0.75..1.25 x the local
+cloud`), or the range every ratio of the details must fall in (`each ratio within
+0.75..1.25`); any other target is shown as it stands, unjudged.
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ MET, NOT_MET, UNJUDGED = "met", "**not met**", "-"
 
 # time units a target may be written in, in seconds
 _SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
-_BOUND = re.compile(r"^\s*(<=|>=|<|>)\s*\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([A-Za-zµ/$]*)\s*$")
-_AGAINST_BASELINE = re.compile(r"^\s*(<=|>=|<|>)\s*\D")
+# a bound on the value, in a unit, with an optional note in parentheses after it
+_BOUND = re.compile(
+    r"^\s*(<=|>=|<|>)\s*\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([A-Za-zµ/$]*)\s*(?:\(.*\))?\s*$"
+)
+# a bound against the baseline: words after the operator, never a number
+_AGAINST_BASELINE = re.compile(r"^\s*(<=|>=|<|>)\s*[^\d\s$.]")
+# the range the ratio value / baseline must fall in
+_RATIO_RANGE = re.compile(r"^\s*([0-9.]+)\s*\.\.\s*([0-9.]+)\s*x\b")
 _RANGE = re.compile(r"within\s+([0-9.]+)\s*\.\.\s*([0-9.]+)")
 
 
@@ -70,6 +77,14 @@ def verdict(result: Mapping[str, Any]) -> str:
         if baseline is None:
             return UNJUDGED
         return MET if _compare(against.group(1), float(value), float(baseline)) else NOT_MET
+    ratio_range = _RATIO_RANGE.match(target)
+    if ratio_range:
+        baseline = result.get("baseline")
+        if not baseline:
+            return UNJUDGED
+        ratio = float(value) / float(baseline)
+        low, high = float(ratio_range.group(1)), float(ratio_range.group(2))
+        return MET if low <= ratio <= high else NOT_MET
     within = _RANGE.search(target)
     ratios = (result.get("details") or {}).get("ratios")
     if within and isinstance(ratios, Mapping):

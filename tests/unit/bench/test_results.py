@@ -103,6 +103,25 @@ def test_a_target_in_other_time_units_is_converted() -> None:
     assert results.verdict(_result(5, "MB", "<= 2 s")) == results.UNJUDGED
 
 
+def test_a_note_after_a_bound_is_not_a_bound_against_the_baseline() -> None:
+    # 7.7 s is within 900 s, whatever the baseline (3.6 s) is
+    timeout = "<= 900 s (the function's timeout)"
+    assert results.verdict(_result(7.7, "s", timeout, 3.6)) == results.MET
+    assert results.verdict(_result(901, "s", timeout, 3.6)) == results.NOT_MET
+    assert results.verdict(_result(1546.5, "MB", "<= 3008 MB (the function's memory)", 45.8)) == (
+        results.MET
+    )
+
+
+def test_a_ratio_to_the_baseline_within_a_range() -> None:
+    target = "0.75..1.25 x the local cloud"
+    assert results.verdict(_result(15_567.6, "events", target, 15_360)) == results.MET
+    assert results.verdict(_result(74, "events", target, 100)) == results.NOT_MET
+    assert results.verdict(_result(126, "events", target, 100)) == results.NOT_MET
+    assert results.verdict(_result(10, "events", target)) == results.UNJUDGED
+    assert results.verdict(_result(10, "events", target, 0)) == results.UNJUDGED
+
+
 def test_a_bound_against_the_baseline_needs_one() -> None:
     assert results.verdict(_result(2.0, "s", "< the API write-back", 1.0)) == results.NOT_MET
     assert results.verdict(_result(2.0, "s", "< the API write-back")) == results.UNJUDGED
