@@ -185,6 +185,44 @@ def unloadable_binaries(
     return bad
 
 
+def host_build_command(where: Path, python: str = sys.executable) -> list[str]:
+    """The command building the shared layer with its Makefile (as `sam build` runs it)
+    into ``where``, for this machine's architecture so that its native modules load here
+    (the arm64 layer's cannot on an x86_64 host)."""
+    import platform
+
+    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+    return [
+        "make",
+        "--no-print-directory",
+        "-f",
+        str(LAYER_DIR / "Makefile"),
+        "build-SharedLayer",
+        f"ARTIFACTS_DIR={where}",
+        f"LAYER_ARCH={arch}",
+        f"PY={python}",
+    ]
+
+
+def build_for_host(where: Path, python: str = sys.executable) -> Path:
+    """The layer built for this machine into ``where``; returns the folder Lambda puts on
+    the import path (/opt/python). Raises RuntimeError with the build's last lines."""
+    import subprocess
+
+    done = subprocess.run(
+        host_build_command(where, python),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise RuntimeError("building the layer failed: " + " | ".join(tail))
+    return where / "python"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["check-native"] and len(args) in (2, 3) and set(args[2:]) <= set(_ELF_MACHINES):

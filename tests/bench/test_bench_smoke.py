@@ -46,6 +46,9 @@ def test_every_benchmark_completes_with_a_baseline() -> None:
         )
         for backend in ("otel", "xray")
     } <= names
+    # the traced cold start imports the layer as built, and the checkout's packages beside it
+    traced = next(r for r in results if r.name == "cold_start_tracing_xray")
+    assert {"xray_checkout_ms", "otel_checkout_ms", "off_checkout_ms"} <= set(traced.details)
     for result in results:
         assert result.value is not None and result.value > 0, result
         if result.name != "peak_memory":

@@ -13,9 +13,9 @@ Runtime: each tool starts once (checkov and cfn-lint over all templates in one p
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -101,20 +101,14 @@ def offline(tools: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
 
 def _host_layer_build(where: Path) -> subprocess.CompletedProcess[str]:
     """The layer built by the same Makefile for this machine's architecture, so that its
-    native modules load here (the arm64 layer's cannot on an x86_64 host)."""
-    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
-    command = [
-        "make",
-        "--no-print-directory",
-        "-f",
-        str(layer.LAYER_DIR / "Makefile"),
-        "build-SharedLayer",
-        f"ARTIFACTS_DIR={where}",
-        f"LAYER_ARCH={arch}",
-        f"PY={sys.executable}",
-    ]
+    native modules load here."""
     return subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+        layer.host_build_command(where),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -174,13 +168,31 @@ def _check_build(result: subprocess.CompletedProcess[str]) -> None:
     )
 
 
+def _assert_compiled_for_the_runtime(package: Path) -> None:
+    """Every module has its python3.13 bytecode beside it, hash-checked (a read-only /opt
+    cannot take the bytecode a cold start would write), and no other bytecode is there
+    (none copied from the checkout)."""
+    sources = sorted(package.rglob("*.py"))
+    assert sources
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert compiled.is_file(), f"{source} has no python3.13 bytecode in the layer"
+        header = compiled.read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, f"{compiled}: not this interpreter's"
+        assert int.from_bytes(header[4:8], "little") == 0b11, f"{compiled}: not checked-hash"
+    for compiled in package.rglob("*.pyc"):
+        name = compiled.name.split(".")[0]
+        assert (compiled.parent.parent / f"{name}.py").is_file(), f"{compiled}: no source"
+        assert compiled.name.endswith(".cpython-313.pyc"), compiled
+
+
 def test_platform_build_produces_the_layer(offline: OfflineRun) -> None:
     _check_build(offline.builds["platform"])
     python = offline.build_dirs["platform"] / "SharedLayer" / "python"
     top_level = {p.name for p in python.iterdir()}
     for package in ("bus", "contracts", "observability"):
         assert package in top_level
-        assert not list((python / package).rglob("__pycache__"))
+        _assert_compiled_for_the_runtime(python / package)
     installed = {
         layer.normalize(p.name.removesuffix(".dist-info").rsplit("-", 1)[0])
         for p in python.glob("*.dist-info")
