@@ -183,13 +183,24 @@ def test_http_record_with_an_id_too_long_is_rejected_within_its_contract(
     ],
 )
 def test_http_bad_bodies_are_answered_and_nothing_is_published(
-    load_event: Load, publisher: RecordingPublisher, body: Any, status: int, code: str
+    load_event: Load,
+    publisher: RecordingPublisher,
+    body: Any,
+    status: int,
+    code: str,
+    *,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     event = {**load_event("http-post-batch.json"), "body": body}
     response = app.handle_http(event, CONTEXT)
     assert response["statusCode"] == status
     assert body_of(response)["error"] == code
     assert publisher.calls == []
+    # the refusal is in the function's log, with its reason
+    [refused] = [r for r in caplog.records if r.getMessage() == "request refused"]
+    assert refused.levelname == "WARNING"
+    assert (refused.__dict__["status"], refused.__dict__["error"]) == (status, code)
+    assert refused.__dict__["reason"] == body_of(response)["message"]
 
 
 def test_http_event_too_large_for_one_bus_entry_is_refused(

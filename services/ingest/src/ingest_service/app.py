@@ -93,6 +93,13 @@ def handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
         body, is_base64 = event.get("body"), bool(event.get("isBase64Encoded"))
         events = logic.parse_http_body(body, is_base64=is_base64, limits=config.http)
     except logic.HttpError as exc:
+        # the caller has the body and the reason; the function's log has the reason too
+        # (the body is not logged: it may hold personal data; the API's access log has
+        # the request line and status)
+        for_service(SERVICE).logger.warning(
+            "request refused",
+            extra={"status": exc.status, "error": exc.code, "reason": exc.message},
+        )
         return _response(exc.status, exc.body())
     caller = logic.caller_of(event)
     if key is None:
