@@ -351,6 +351,7 @@ def build_report(cloud: LocalCloud, workload: Workload, run: RunEvidence) -> dic
             "publish_seconds": round(publish_seconds, 2),
             "end_to_end_seconds": round(last_stored - began, 2),
             "records_per_s": round(len(stored) / max(0.001, last_stored - began), 1),
+            "offered_records_per_s": sender.options.rate,  # None: as fast as accepted
             "timeline": timeline,
         },
         "transport": {

@@ -85,6 +85,7 @@ def test_a_service_redeployed_during_the_demo(tmp_path: Path) -> None:
     report = json.loads(out)
     assert report["ok"] is True
     assert report["records"]["lost"] == 0 and report["records"]["double_counted"] == 0
+    assert report["throughput"]["offered_records_per_s"] == 200
     versions = report["deployments"]["sdp-enrich"]
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[0]["code_sha256"] == versions[1]["code_sha256"]  # same code, new deploy
