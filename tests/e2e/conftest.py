@@ -8,6 +8,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.server import free_port
+from tests.integration.conftest import running
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +19,5 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         state_dir=tmp_path_factory.mktemp("pipeline"),
         concurrency_overrides={"sdp-ingest-http": 2},
     )
-    report = cloud.start()
-    failed = {name: s for name, s in report.functions.items() if s != "ready"}
-    assert not failed, f"functions not ready: {failed}"
-    yield cloud
-    cloud.stop()
+    with running(cloud):
+        yield cloud

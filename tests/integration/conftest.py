@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,19 @@ STACKS = REPO_ROOT / "tests" / "fixtures" / "stacks"
 PLATFORM = StackSpec("sdp-platform", REPO_ROOT / "infra" / "platform" / "template.yaml")
 
 
+@contextlib.contextmanager
+def running(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """``cloud`` started with every function ready (or the test fails saying which are
+    not), stopped afterwards."""
+    report = cloud.start()
+    try:
+        failed = {name: s for name, s in report.functions.items() if s != "ready"}
+        assert not failed, f"functions not ready: {failed}"
+        yield cloud
+    finally:
+        cloud.stop()
+
+
 def start_cloud(tmp: Path, stacks: list[StackSpec], **kwargs: object) -> LocalCloud:
     cloud = LocalCloud(port=free_port(), state_dir=tmp, stacks=stacks, **kwargs)  # type: ignore[arg-type]
     cloud.start()
@@ -25,13 +39,8 @@ def start_cloud(tmp: Path, stacks: list[StackSpec], **kwargs: object) -> LocalCl
 def pipeline_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """The platform and the five services, as `sdp local up` deploys them."""
     cloud = LocalCloud(port=free_port(), http_port=0, state_dir=tmp_path_factory.mktemp("cloud"))
-    report = cloud.start()
-    failed = {name: s for name, s in report.functions.items() if s != "ready"}
-    if failed:
-        cloud.stop()
-    assert not failed, f"functions not ready: {failed}"
-    yield cloud
-    cloud.stop()
+    with running(cloud):
+        yield cloud
 
 
 @pytest.fixture(scope="module")

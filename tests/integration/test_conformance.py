@@ -36,6 +36,7 @@ from localcloud.deploy import REPO_ROOT, StackSpec, discover_stacks
 from localcloud.runtime import sqs_event
 from localcloud.server import free_port
 from tests.integration.awscli import aws_cli
+from tests.integration.conftest import running
 from tests.integration.delivery import (
     ENVELOPE,
     publisher,
@@ -83,13 +84,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         stacks=[*discover_stacks(REPO_ROOT), StackSpec("sdp-echo", ECHO)],
         function_env={"sdp-echo": {"ECHO_CAPTURE": "1"}},
     )
-    report = cloud.start()
-    failed = {name: s for name, s in report.functions.items() if s != "ready"}
-    if failed:
-        cloud.stop()
-    assert not failed, f"functions not ready: {failed}"
-    yield cloud
-    cloud.stop()
+    with running(cloud):
+        yield cloud
 
 
 def entry_for(contract: str, version: int, source: str, header: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import REPO_ROOT
 from localcloud.runtime import sqs_event
 from localcloud.server import free_port
+from tests.integration.conftest import running
 from tests.integration.delivery import publisher, receive_like_the_runtime
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     cloud = LocalCloud(port=free_port(), http_port=None, state_dir=tmp_path_factory.mktemp("fix"))
-    report = cloud.start()
-    failed = {name: s for name, s in report.functions.items() if s != "ready"}
-    if failed:
-        cloud.stop()
-    assert not failed, f"functions not ready: {failed}"
-    yield cloud
-    cloud.stop()
+    with running(cloud):
+        yield cloud
 
 
 FIXTURES = sorted(p for p in REPO_ROOT.glob("services/*/events/sqs-*.json"))

@@ -22,6 +22,7 @@ from localcloud.deploy import REPO_ROOT
 from localcloud.server import free_port
 from sdptools.cli import dlq as cli
 from sdptools.cli.common import CliError
+from tests.integration.conftest import running
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +34,8 @@ OBSERVER = "sdp-test-ops-observed"
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     cloud = LocalCloud(port=free_port(), http_port=0, state_dir=tmp_path_factory.mktemp("ops"))
-    report = cloud.start()
-    failed = {name: s for name, s in report.functions.items() if s != "ready"}
-    if failed:
-        cloud.stop()
-    assert not failed, f"functions not ready: {failed}"
-    yield cloud
-    cloud.stop()
+    with running(cloud):
+        yield cloud
 
 
 class Observer:
