@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdptools.templatecheck.imports import imported_names
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_PACKAGES = ("bus", "contracts", "observability")
 # boto3 clients whose calls are recognised (a call to another service's client would go
@@ -204,23 +206,6 @@ def _module_file(name: str, roots: Iterable[Path]) -> Path | None:
     return None
 
 
-def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    package = module if is_package else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-    return found
-
-
 def _load(entry_module: str, code_dir: Path) -> _Code:
     """Every first-party module the entry module imports, transitively, lazily or not."""
     roots = [code_dir, REPO_ROOT]
@@ -238,7 +223,7 @@ def _load(entry_module: str, code_dir: Path) -> _Code:
         tree = ast.parse(path.read_text())
         queue += [
             m
-            for m in _imported(tree, module, path.name == "__init__.py")
+            for m in imported_names(tree, module, is_package=path.name == "__init__.py")
             if m.split(".")[0] in first_party
         ]
         code.module_level[module] = [

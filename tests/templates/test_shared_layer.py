@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 from localcloud.deploy import Deployer, StackSpec
 from sdptools.templatecheck import layer
 from sdptools.templatecheck.checks import load_template
+from sdptools.templatecheck.imports import imported_names
 
 ROOT = layer.REPO_ROOT
 PLATFORM = ROOT / "infra" / "platform" / "template.yaml"
@@ -94,38 +95,10 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(path: Path, module: str) -> set[str]:
     """Modules a file imports at run time, lazily or not (TYPE_CHECKING blocks excluded)."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-        for inner in ast.iter_child_nodes(node):
-            visit(inner)
-
-    visit(ast.parse(path.read_text()))
-    return found
+    tree = ast.parse(path.read_text())
+    return imported_names(tree, module, is_package=path.name == "__init__.py", type_checking=False)
 
 
 def _handler_imports(service: str) -> tuple[set[str], set[str]]:

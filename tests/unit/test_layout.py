@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from sdptools.templatecheck.imports import imported_names
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "src").is_dir())
 SERVICE_PACKAGES = {f"{name}_service": ROOT / "services" / name / "src" for name in SERVICES}
@@ -61,20 +63,8 @@ def _name(path: Path, base: Path) -> str:
 
 def _imports(path: Path, module: str) -> set[str]:
     """Every module this file imports, at any depth (lazy imports count too)."""
-    found: set[str] = set()
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                stem = ".".join(base + ([node.module] if node.module else []))
-            else:
-                stem = node.module or ""
-            found.add(stem)
-            found.update(f"{stem}.{alias.name}" for alias in node.names)
-    return found
+    tree = ast.parse(path.read_text(), str(path))
+    return imported_names(tree, module, is_package=path.name == "__init__.py")
 
 
 MODULES = dict(_modules())
