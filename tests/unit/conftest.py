@@ -15,3 +15,14 @@ def _no_network() -> None:
     pytest_socket.disable_socket(allow_unix_socket=True)
     yield
     pytest_socket.enable_socket()
+
+
+@pytest.fixture
+def dummy_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Region and dummy credentials, for moto in-process."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)

@@ -19,14 +19,8 @@ from localcloud.motofixes import events as fix_events
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def aws_env(dummy_aws_env: None) -> None:
     """Region and dummy credentials for moto in-process, and the fixes applied."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
     motofixes.apply()
 
 

@@ -21,13 +21,7 @@ TRACE = "1-6b145b01-57d05054a38abb1a8b12f888"
 
 
 @pytest.fixture
-def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
+def xray(dummy_aws_env: None) -> Iterator[Any]:
     motofixes.apply()
     with mock_aws():
         yield boto3.client("xray")

@@ -23,14 +23,10 @@ class Clock:
 
 
 @pytest.fixture
-def emulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, throughput.Limiter, Clock]]:
+def emulated(
+    monkeypatch: pytest.MonkeyPatch, dummy_aws_env: None
+) -> Iterator[tuple[Any, throughput.Limiter, Clock]]:
     """moto in-process with the records table at 10 write units/s (a clock of our own)."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }.items():
-        monkeypatch.setenv(name, value)
     motofixes.apply()
     clock = Clock()
     limiter = throughput.Limiter.from_config(
