@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,22 +176,36 @@ def bench_tracing_cold_start(runs: int = 5) -> list[Result]:
         "what": "store handler import + runtime + tracer, fresh process, less botocore's "
         "import; the layer as built (with its bytecode), the handler from source",
     }
-    return [
-        Result(
-            name=f"cold_start_tracing_{backend}",
-            value=round(measured[backend]["cold"], 1),
-            unit="ms",
-            baseline=round(measured[_other(backend)]["cold"], 1),
-            baseline_label=LABELS[_other(backend)],
-            target="<= 150 ms",
-            details=details,
-        )
-        for backend in BACKENDS
-    ]
+    cold = {backend: measured[backend]["cold"] for backend in BACKENDS}
+    return _side_by_side("cold_start_tracing", cold, "ms", 1, lambda _: details, target="<= 150 ms")
 
 
 def _other(backend: str) -> str:
     return "xray" if backend == "otel" else "otel"
+
+
+def _side_by_side(
+    name: str,
+    values: dict[str, float],
+    unit: str,
+    digits: int,
+    details: Callable[[str], dict[str, Any]],
+    *,
+    target: str = "",
+) -> list[Result]:
+    """One result per implementation, the other's value as its baseline."""
+    return [
+        Result(
+            name=f"{name}_{backend}",
+            value=round(values[backend], digits),
+            unit=unit,
+            baseline=round(values[_other(backend)], digits),
+            baseline_label=LABELS[_other(backend)],
+            target=target,
+            details=details(backend),
+        )
+        for backend in BACKENDS
+    ]
 
 
 def _overhead(backend: str, runs: int) -> dict[str, Any]:
@@ -219,17 +234,7 @@ def bench_tracing_overhead(runs: int = 200) -> list[Result]:
         "export": "X-Ray SDK: UDP to 127.0.0.1; OpenTelemetry: OTLP/HTTP to 127.0.0.1",
         "otel_spans_received": measured["otel"]["spans"],
     }
-    return [
-        Result(
-            name=f"tracing_overhead_per_invocation_{backend}",
-            value=round(added[backend], 1),
-            unit="us",
-            baseline=round(added[_other(backend)], 1),
-            baseline_label=LABELS[_other(backend)],
-            details=details,
-        )
-        for backend in BACKENDS
-    ]
+    return _side_by_side("tracing_overhead_per_invocation", added, "us", 1, lambda _: details)
 
 
 def _closure(roots: tuple[str, ...]) -> set[str]:
@@ -264,20 +269,16 @@ def bench_tracing_layer_size() -> list[Result]:
         for backend in BACKENDS
     }
     mib = {b: sum(s.values()) / 2**20 for b, s in sizes.items()}
-    return [
-        Result(
-            name=f"tracing_layer_size_{backend}",
-            value=round(mib[backend], 2),
-            unit="MiB",
-            baseline=round(mib[_other(backend)], 2),
-            baseline_label=LABELS[_other(backend)],
-            details={
-                "distributions": {n: round(b / 2**20, 3) for n, b in sizes[backend].items()},
-                "what": "installed files (no bytecode), less what the Lambda runtime provides",
-            },
-        )
-        for backend in BACKENDS
-    ]
+    return _side_by_side(
+        "tracing_layer_size",
+        mib,
+        "MiB",
+        2,
+        lambda backend: {
+            "distributions": {n: round(b / 2**20, 3) for n, b in sizes[backend].items()},
+            "what": "installed files (no bytecode), less what the Lambda runtime provides",
+        },
+    )
 
 
 def bench_tracing(cold_runs: int, overhead_runs: int) -> list[Result]:
